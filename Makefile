@@ -1,0 +1,103 @@
+# HashInsight. `make dev` brings the whole system up natively; `make test` runs every test.
+# Native stack: infra/stack.sh (PostgreSQL, Redis, Kafka, Apicurio Registry, Kafka Connect + Debezium, web, workers).
+# Docker machines: `make up` / `make down` / `make logs` use docker-compose.yml instead.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := bash infra/stack.sh
+COMPOSE ?= docker compose
+
+SUB ?= demo-user-1
+TENANT ?= demo-tenant
+SCOPES ?= miners:read miners:write portfolio:read intel:read treasury:trade ops:read
+SIZE ?= default
+
+.PHONY: help venv fetch stack-up stack-down stack-status stack-logs apps-up apps-down dev stop \
+        up down logs compose-check migrate seed generate contracts-check docs token topics register connect \
+        lint test test-unit bench
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## create .venv and install the Python dependencies from pyproject.toml
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing Python dependencies into $(VENV)"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+fetch: ## gather the JVM pieces (Kafka, Connect, Debezium, Apicurio) from Maven Central
+	@$(STACK) fetch
+
+stack-up: ## start postgres, redis, kafka, schema registry and connect (idempotent)
+	@$(STACK) up
+
+stack-down: ## stop every process of the stack, web and workers included
+	@$(STACK) down
+
+stack-status: ## show each service of the native stack
+	@$(STACK) status
+
+stack-logs: ## tail the native stack's logs
+	@$(STACK) logs
+
+apps-up: venv ## start web and workers on the running stack
+	@$(STACK) up web worker-portfolio worker-intel
+
+apps-down: ## stop web and workers, leave the stack running
+	@$(STACK) stop web worker-portfolio worker-intel
+
+dev: venv stack-up migrate seed topics register apps-up ## everything: stack, schema, data, topics, connector, web, workers
+	@$(STACK) urls
+
+stop: stack-down ## alias of stack-down
+
+up: ## docker compose: start every service (machines with Docker)
+	$(COMPOSE) up -d --wait
+
+down: ## docker compose: stop and remove the services
+	$(COMPOSE) down
+
+logs: ## docker compose: follow the logs
+	$(COMPOSE) logs -f --tail=200
+
+migrate: venv ## apply the SQL migrations (idempotent)
+	@$(PY) -m tools.migrate
+
+seed: venv ## load reference and demo data (SIZE=small|default|large)
+	@$(PY) -m tools.seed --size $(SIZE)
+
+generate: venv ## regenerate generated/ from contracts/
+	@$(PY) -m tools.generate
+
+contracts-check: venv ## validate OpenAPI, AsyncAPI and Avro contracts, and Avro backward compatibility
+	@$(PY) -m tools.contracts_check
+
+docs: venv ## regenerate docs/api-examples.md (curl examples) from the spec
+	@$(PY) -m tools.api_docs
+
+token: venv ## print a dev JWT: make token SUB=u1 TENANT=t1 SCOPES="miners:write portfolio:read"
+	@$(PY) -m tools.token --sub "$(SUB)" --tenant "$(TENANT)" --scopes "$(SCOPES)"
+
+topics: venv ## create/update Kafka topics from the AsyncAPI bindings
+	@$(PY) -m tools.topics
+
+register: venv ## create or update the Debezium outbox connector
+	@$(PY) -m tools.connect register
+
+connect: venv ## show connector and task state
+	@$(PY) -m tools.connect status
+
+lint: venv ## ruff
+	@$(VENV)/bin/ruff check .
+
+test-unit: venv ## pure unit tests only (no services)
+	@$(PY) -m pytest tests/unit -q
+
+test: venv fetch stack-up ## every test, against the real stack
+	@$(VENV)/bin/ruff check .
+	@$(PY) -m pytest

@@ -1,0 +1,46 @@
+"""Shared by every test: integration and end-to-end tests need the real stack and fail loudly without it."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from app.config import get_settings
+
+_STACK_DIRS = ("/tests/integration/", "/tests/e2e/")
+
+
+def _unreachable() -> list[str]:
+    s = get_settings()
+    ports = {
+        "postgres": s.pg_port,
+        "redis": s.redis_port,
+        "kafka": s.kafka_port,
+        "registry": s.registry_port,
+        "connect": s.connect_port,
+    }
+    down = []
+    for name, port in ports.items():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            down.append(f"{name} (127.0.0.1:{port})")
+    return down
+
+
+@pytest.fixture(scope="session")
+def _stack_checked() -> None:
+    down = _unreachable()
+    if down:
+        pytest.fail(
+            "the native stack is not running: " + ", ".join(down) + ". Start it with `make stack-up` "
+            "(`make test` does this itself).",
+            pytrace=False,
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(d in str(item.path) for d in _STACK_DIRS):
+            item.fixturenames.insert(0, "_stack_checked")
