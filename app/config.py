@@ -68,6 +68,21 @@ class Settings:
         return _env("JWT_SECRET", "dev-only-change-me-0123456789abcdef")
 
     @property
+    def jwt_keys(self) -> str:
+        """JWT signing keyring as `kid1:secret1,kid2:secret2`; empty means {"default": JWT_SECRET}."""
+        return _env("JWT_KEYS", "")
+
+    @property
+    def jwt_active_kid(self) -> str:
+        """The kid that signs new tokens; empty means the first kid of JWT_KEYS (or "default")."""
+        return _env("JWT_ACTIVE_KID", "")
+
+    @property
+    def outbox_retention_hours(self) -> int:
+        """Processed outbox rows older than this are purged by the portfolio worker."""
+        return int(_env("OUTBOX_RETENTION_HOURS", "72"))
+
+    @property
     def rate_limit_enabled(self) -> bool:
         return _flag("RATE_LIMIT_ENABLED", True)
 

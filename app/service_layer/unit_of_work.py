@@ -1,0 +1,137 @@
+"""The unit of work: one transaction, one tenant, everything or nothing.
+
+Business rows written through `conn`, the outbox events given to `emit` and the audit rows given to `audit`
+commit together in `commit()`; leaving the block without committing rolls everything back. The tenant is set
+with set_config(..., is_local => true), i.e. SET LOCAL, so Row-Level Security scopes every statement and the
+setting cannot leak to the next user of the pooled connection.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, text
+
+from generated.events import EVENT_MODELS
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    kind: str
+    user_id: str
+    payload: BaseModel
+    entity_id: str | None = None
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    action: str
+    actor_id: str
+    actor_type: str = "user"
+    entity_type: str | None = None
+    entity_id: str | None = None
+    request_id: str | None = None
+    trace_id: str | None = None
+    source_ip: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class UnknownEventKind(ValueError):
+    pass
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine, tenant_id: str) -> None:
+        if not tenant_id:
+            raise ValueError("a unit of work needs a tenant")
+        self._engine = engine
+        self.tenant_id = tenant_id
+        self._events: list[OutboxEvent] = []
+        self._audit: list[AuditEntry] = []
+        self.conn: Connection
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn = self._engine.connect()
+        self._tx = self.conn.begin()
+        self.conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": self.tenant_id})
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+
+    def emit(self, event: OutboxEvent) -> OutboxEvent:
+        model = EVENT_MODELS.get(event.kind)
+        if model is None:
+            raise UnknownEventKind(f"no contract for event kind {event.kind!r}")
+        if not isinstance(event.payload, model):
+            got = type(event.payload).__name__
+            raise TypeError(f"{event.kind} payload must be {model.__name__}, got {got}")
+        self._events.append(event)
+        return event
+
+    def audit(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+
+    def commit(self) -> None:
+        for ev in self._events:
+            self.conn.execute(
+                text(
+                    """INSERT INTO event_outbox
+                         (id, kind, user_id, entity_id, payload, idempotency_key, tenant_id, trace_id)
+                       VALUES (:id, :kind, :user_id, :entity_id, CAST(:payload AS jsonb), :idem,
+                               :tenant_id, :trace_id)"""
+                ),
+                {
+                    "id": ev.id,
+                    "kind": ev.kind,
+                    "user_id": ev.user_id,
+                    "entity_id": ev.entity_id,
+                    "payload": ev.payload.model_dump_json(),
+                    "idem": ev.idempotency_key,
+                    "tenant_id": self.tenant_id,
+                    "trace_id": ev.trace_id,
+                },
+            )
+        for entry in self._audit:
+            self.conn.execute(
+                text(
+                    """INSERT INTO audit_logs
+                         (tenant_id, actor_type, actor_id, action, entity_type, entity_id,
+                          request_id, trace_id, source_ip, details)
+                       VALUES (:tenant_id, :actor_type, :actor_id, :action, :entity_type, :entity_id,
+                               :request_id, :trace_id, :source_ip, CAST(:details AS jsonb))"""
+                ),
+                {
+                    "tenant_id": self.tenant_id,
+                    "actor_type": entry.actor_type,
+                    "actor_id": entry.actor_id,
+                    "action": entry.action,
+                    "entity_type": entry.entity_type,
+                    "entity_id": entry.entity_id,
+                    "request_id": entry.request_id,
+                    "trace_id": entry.trace_id,
+                    "source_ip": entry.source_ip,
+                    "details": _json(entry.details),
+                },
+            )
+        self._tx.commit()
+        self._events.clear()
+        self._audit.clear()

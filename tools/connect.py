@@ -1,0 +1,101 @@
+"""The Debezium outbox connector: `make register` (create or update, idempotent) and `make connect` (state).
+
+connectors/outbox.json holds the connector as it runs on the native stack. Where Connect reaches PostgreSQL
+or the registry under other names (docker compose), CONNECTOR_DATABASE_HOST, CONNECTOR_DATABASE_PORT and
+CONNECTOR_REGISTRY_URL override those settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import psycopg2
+from confluent_kafka.admin import AdminClient
+
+from app.adapters.kafka_connect import ConnectClient, ConnectError
+from app.config import get_settings
+from tools.topics import load_specs, missing_topics
+
+CONNECTOR_FILE = Path(__file__).resolve().parents[1] / "connectors" / "outbox.json"
+
+
+def connector_definition(path: Path = CONNECTOR_FILE) -> tuple[str, dict[str, str]]:
+    body = json.loads(path.read_text())
+    config = dict(body["config"])
+    settings = get_settings()
+    config["database.port"] = os.environ.get("CONNECTOR_DATABASE_PORT", str(settings.pg_port))
+    if host := os.environ.get("CONNECTOR_DATABASE_HOST"):
+        config["database.hostname"] = host
+    registry = os.environ.get("CONNECTOR_REGISTRY_URL", settings.registry_native_url)
+    for key in [k for k in config if k.endswith("converter.apicurio.registry.url")]:
+        config[key] = registry
+    return body["name"], config
+
+
+def _slot_report(slot: str) -> str:
+    try:
+        conn = psycopg2.connect(get_settings().admin_database_url, connect_timeout=3)
+    except psycopg2.Error as exc:
+        return f"slot {slot}: database unreachable ({str(exc).strip()})"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
+                     FROM pg_replication_slots WHERE slot_name = %s""",
+                (slot,),
+            )
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return f"slot {slot}: absent (created when the connector first starts)"
+    return f"slot {slot}: {'active' if row[0] else 'inactive'}, {row[1] or 0} bytes behind the WAL"
+
+
+def register() -> int:
+    name, config = connector_definition()
+    admin = AdminClient({"bootstrap.servers": get_settings().kafka_brokers})
+    missing = missing_topics(admin, load_specs())
+    if missing:
+        # Connect would otherwise create them itself with one partition and default retention.
+        names = ", ".join(missing)
+        print(f"register: topics {names} do not exist yet; run `make topics` first", file=sys.stderr)
+        return 1
+    client = ConnectClient(get_settings().connect_url)
+    created = client.put_config(name, config)
+    state = client.wait_running(name)
+    verb = "created" if created else "updated"
+    print(f"{verb} {name}: {state.connector}, {len(state.tasks)} task(s) running")
+    print(_slot_report(config["slot.name"]))
+    return 0
+
+
+def status() -> int:
+    name, config = connector_definition()
+    state = ConnectClient(get_settings().connect_url).state(name)
+    print(f"connector {name}: {state.connector}")
+    for task_id, task_state, trace in state.tasks:
+        print(f"  task {task_id}: {task_state}")
+        if trace:
+            print("    " + trace.strip().splitlines()[0])
+    print(_slot_report(config["slot.name"]))
+    return 0 if state.running else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Register or inspect the outbox connector.")
+    parser.add_argument("command", choices=["register", "status"])
+    args = parser.parse_args(argv)
+    try:
+        return register() if args.command == "register" else status()
+    except ConnectError as exc:
+        print(f"connect: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

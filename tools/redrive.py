@@ -1,0 +1,96 @@
+"""Re-publish dead letters to their original topics after a fix (`python -m tools.redrive`).
+
+Each dead letter on events.dlq carries the original record's key and value bytes untouched; redrive produces
+them again to the original topic, with a `dlq.redriven-from` header naming the dead letter. Every consumer
+of that topic sees the record again; those that had applied it skip it through their inbox.
+
+Progress is kept as the offsets of the consumer group `hashinsight.redrive`, so a dead letter is redriven
+once: a second run finds nothing new. --consumer limits the redrive to letters one consumer gave up on;
+--dry-run lists what would be redriven and moves nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from app.adapters.dead_letters import DLQ_TOPIC, DeadLetterQueue
+from app.config import get_settings
+
+GROUP = "hashinsight.redrive"
+
+
+def redrive(consumer_name: str | None, dry_run: bool, idle_timeout: float = 3.0) -> Counter[str]:
+    settings = get_settings()
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True})
+    dlq = DeadLetterQueue(producer, SchemaRegistryClient({"url": settings.schema_registry_url}))
+    reader = Consumer({
+        "bootstrap.servers": settings.kafka_brokers,
+        "group.id": GROUP,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    summary: Counter[str] = Counter()
+    try:
+        meta = reader.list_topics(DLQ_TOPIC, timeout=10).topics[DLQ_TOPIC]
+        partitions = [TopicPartition(DLQ_TOPIC, p) for p in sorted(meta.partitions)]
+        committed = {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=10)}
+        ends = {}
+        for tp in partitions:
+            low, high = reader.get_watermark_offsets(tp, timeout=10)
+            start = committed[tp.partition] if committed[tp.partition] >= 0 else low
+            if start < high:
+                ends[tp.partition] = high
+        if not ends:
+            print("no dead letters to redrive")
+            return summary
+        reader.assign([TopicPartition(DLQ_TOPIC, p, committed[p] if committed[p] >= 0 else -2) for p in ends])
+        while ends:
+            msgs = reader.consume(num_messages=500, timeout=idle_timeout)
+            if not msgs:
+                break
+            for msg in msgs:
+                if msg.error():
+                    continue
+                letter = dlq.decode(msg.value())
+                where = f"{letter.original_topic}[{letter.original_partition}]@{letter.original_offset}"
+                if consumer_name and letter.consumer != consumer_name:
+                    summary["skipped (other consumer)"] += 1
+                elif dry_run:
+                    print(f"  would redrive {where} (event {letter.event_id}): {letter.error[:120]}")
+                    summary["would redrive"] += 1
+                else:
+                    producer.produce(
+                        letter.original_topic,
+                        key=letter.original_key,
+                        value=letter.original_value,
+                        headers=[("dlq.redriven-from", f"{DLQ_TOPIC}/{msg.partition()}@{msg.offset()}".encode())],
+                    )
+                    summary[f"redriven to {letter.original_topic}"] += 1
+                if msg.offset() >= ends.get(msg.partition(), 0) - 1:
+                    ends.pop(msg.partition(), None)
+            if not dry_run:
+                if producer.flush(30) > 0:
+                    raise SystemExit("redrive: records not delivered in 30 s; offsets not committed, run again")
+                reader.commit(asynchronous=False)
+    finally:
+        reader.close()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Re-publish dead letters to their original topics.")
+    parser.add_argument("--consumer", help="only letters this consumer gave up on (e.g. hashinsight.portfolio)")
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args(argv)
+    for key, count in sorted(redrive(args.consumer, args.dry_run).items()):
+        print(f"  {key}: {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Kafka consumers: one shared loop (consumer_loop), one handler per worker."""
