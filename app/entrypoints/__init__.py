@@ -1,0 +1,1 @@
+"""Thin entrypoints: HTTP handlers and CLIs that call the service layer."""

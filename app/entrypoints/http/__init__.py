@@ -1,0 +1,1 @@
+"""HTTP entrypoints served by Connexion from contracts/openapi.yaml."""
