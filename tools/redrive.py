@@ -24,13 +24,13 @@ from app.config import get_settings
 GROUP = "hashinsight.redrive"
 
 
-def redrive(consumer_name: str | None, dry_run: bool, idle_timeout: float = 3.0) -> Counter[str]:
+def redrive(consumer_name: str | None, dry_run: bool, group: str = GROUP, idle_timeout: float = 3.0) -> Counter[str]:
     settings = get_settings()
     producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True})
     dlq = DeadLetterQueue(producer, SchemaRegistryClient({"url": settings.schema_registry_url}))
     reader = Consumer({
         "bootstrap.servers": settings.kafka_brokers,
-        "group.id": GROUP,
+        "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
     })

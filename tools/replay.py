@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from app.adapters.envelope_codec import EnvelopeCodec, EnvelopeError
 from app.config import get_settings
-from workers.consumer_loop import ConsumerLoop
+from workers.consumer_loop import ConsumerLoop, Handler
 from workers.registry import HANDLERS
 
 
@@ -67,9 +67,8 @@ def window_ranges(consumer: Consumer, topics: list[str], start: datetime, end: d
     return ranges
 
 
-def replay(consumer_name: str, topics: list[str] | None, start: datetime, end: datetime, dry_run: bool,
+def replay(handler: Handler, topics: list[str] | None, start: datetime, end: datetime, dry_run: bool,
            bypass_inbox: bool, batch_size: int = 500) -> Counter[str]:
-    handler = HANDLERS[consumer_name]()
     topics = topics or list(handler.topics)
     settings = get_settings()
     reader = Consumer({
@@ -91,7 +90,7 @@ def replay(consumer_name: str, topics: list[str] | None, start: datetime, end: d
         codec = EnvelopeCodec(settings.schema_registry_url)
         ends = {(r.topic, r.partition): r.end for r in ranges}
         reader.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
-        with tqdm(total=total, unit="event", desc=f"replay {consumer_name}", file=sys.stderr) as bar:
+        with tqdm(total=total, unit="event", desc=f"replay {handler.name}", file=sys.stderr) as bar:
             while ends:
                 batch = []
                 for msg in reader.consume(num_messages=batch_size, timeout=1.0):
@@ -144,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.end <= args.start:
         parser.error("--to must be after --from")
-    summary = replay(args.consumer, args.topic, args.start, args.end, args.dry_run, args.bypass_inbox)
+    handler = HANDLERS[args.consumer]()
+    summary = replay(handler, args.topic, args.start, args.end, args.dry_run, args.bypass_inbox)
     for key, count in sorted(summary.items()):
         print(f"  {key}: {count}")
     return 0

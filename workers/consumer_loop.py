@@ -146,6 +146,9 @@ class ConsumerLoop:
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
             "max.poll.interval.ms": 300_000,
+            # A crashed worker's partitions move to its restart (or a peer) after 10 s, not the default 45 s.
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 2_000,
             "fetch.wait.max.ms": 50,
         }
         config.update(extra_consumer_config or {})
@@ -193,6 +196,9 @@ class ConsumerLoop:
         return False
 
     def _commit_offsets(self, records: list[Message]) -> None:
+        if self._failpoint == "crash_after_db_commit":
+            log.error("failpoint crash_after_db_commit: exiting before the offset commit")
+            os._exit(17)
         last: dict[tuple[str, int], int] = {}
         for m in records:
             key = (m.topic(), m.partition())
@@ -286,9 +292,6 @@ class ConsumerLoop:
             if fresh:
                 self.handler.apply(uow, user_id, fresh)
             uow.commit()
-        if self._failpoint == "crash_after_db_commit":
-            log.error("failpoint crash_after_db_commit: exiting before the offset commit")
-            os._exit(17)
         self.stats.duplicates += len(items) - len(fresh)
         if not fresh:
             return

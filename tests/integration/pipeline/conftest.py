@@ -1,0 +1,45 @@
+"""The real CDC pipeline for tests: schema, topics and connector in place; a tenant and user per test.
+
+Events are written the way the API writes them (a UnitOfWork on the API role's engine), Debezium carries them
+to Kafka, and each test runs the shared consumer loop in-process with a handler of its own name, so its
+consumer group and inbox marks never mix with a running worker's or another test's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from app.adapters.kafka_connect import ConnectClient
+from app.config import get_settings
+from tests.integration.pipeline.harness import Fleet
+from tools import connect as connect_tool
+from tools import db, migrate, seed, topics
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> None:
+    """Schema migrated, reference data seeded, topics from the contract, connector registered and running."""
+    assert migrate.main([]) == 0
+    with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM network_snapshots")
+        if cur.fetchone()[0] == 0:
+            assert seed.main(["--size", "small"]) == 0
+    assert topics.main([]) == 0
+    assert connect_tool.main(["register"]) == 0
+    ConnectClient(get_settings().connect_url).wait_running("hashinsight-outbox", timeout=60)
+
+
+@pytest.fixture
+def fleet(pipeline) -> Iterator[Fleet]:
+    """A tenant and user of this test alone."""
+    suffix = uuid.uuid4().hex[:10]
+    f = Fleet(tenant_id=f"t-pipe-{suffix}", user_id=f"u-pipe-{suffix}")
+    with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO users (id, tenant_id, display_name) VALUES (%s, %s, 'pipeline test')",
+                    (f.user_id, f.tenant_id))
+    yield f
+
+
