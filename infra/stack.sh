@@ -319,7 +319,7 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
-# Topics are declared in contracts/asyncapi.yaml and created by `make topics`; Connect creates its own.
+# Topics are declared in contracts/asyncapi.yaml and created by make topics; Connect creates its own.
 auto.create.topics.enable=false
 log.retention.hours=168
 log.segment.bytes=67108864
