@@ -16,8 +16,8 @@ SCOPES ?= miners:read miners:write portfolio:read intel:read treasury:trade ops:
 SIZE ?= default
 
 .PHONY: help venv fetch stack-up stack-down stack-status stack-logs apps-up apps-down dev stop \
-        up down logs compose-check migrate seed generate contracts-check docs token topics register connect \
-        lint test test-unit bench
+        up down logs migrate seed generate contracts-check docs token topics register connect replay redrive \
+        lint test test-unit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -91,6 +91,12 @@ register: venv ## create or update the Debezium outbox connector
 
 connect: venv ## show connector and task state
 	@$(PY) -m tools.connect status
+
+replay: venv ## re-deliver a window: make replay CONSUMER=portfolio FROM=2026-11-24T10:00:00Z TO=2026-11-24T11:00:00Z [ARGS=--dry-run]
+	@$(PY) -m tools.replay --consumer "$(CONSUMER)" --from "$(FROM)" --to "$(TO)" $(ARGS)
+
+redrive: venv ## re-publish dead letters to their topics: make redrive [ARGS="--consumer hashinsight.portfolio --dry-run"]
+	@$(PY) -m tools.redrive $(ARGS)
 
 lint: venv ## ruff
 	@$(VENV)/bin/ruff check .

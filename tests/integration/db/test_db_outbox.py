@@ -49,7 +49,11 @@ def test_outbox_indexes(admin_conn: PgConnection) -> None:
     with admin_conn.cursor() as cur:
         cur.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'event_outbox'")
         defs = {r[0].split(" USING btree ")[1] for r in cur.fetchall()}
-    assert defs == {"(id)", "(idempotency_key)", "(processed, created_at)", "(user_id, created_at)"}
+    # The brief's two, the keys', and the purge's partial index on processed rows (0007).
+    assert defs == {
+        "(id)", "(idempotency_key)", "(processed, created_at)", "(user_id, created_at)",
+        "(processed_at) WHERE processed",
+    }
 
 
 def test_publication_holds_only_the_outbox_inserts(admin_conn: PgConnection) -> None:
