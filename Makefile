@@ -17,7 +17,7 @@ SIZE ?= default
 
 .PHONY: help venv fetch stack-up stack-down stack-status stack-logs apps-up apps-down dev stop \
         up down logs migrate seed generate contracts-check docs token topics register connect replay redrive \
-        lint test test-unit
+        bench acceptance lint test test-unit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -97,6 +97,12 @@ replay: venv ## re-deliver a window: make replay CONSUMER=portfolio FROM=2026-11
 
 redrive: venv ## re-publish dead letters to their topics: make redrive [ARGS="--consumer hashinsight.portfolio --dry-run"]
 	@$(PY) -m tools.redrive $(ARGS)
+
+bench: dev ## commit-to-page latency over 3 runs of 30 writes against the running system
+	@$(PY) -m tools.bench $(ARGS)
+
+acceptance: dev ## the end-to-end acceptance walk-through with evidence from every stage
+	@bash tools/acceptance.sh
 
 lint: venv ## ruff
 	@$(VENV)/bin/ruff check .

@@ -212,6 +212,7 @@ class ModelBreakdown(BaseModel):
         min_length=2,
         pattern="^[a-z0-9][a-z0-9-]*[a-z0-9]$",
     )
+    model_name: str | None = Field(None, description="The model's display name (miner_models.name).", max_length=100)
     miners: int = Field(..., ge=0)
     active_miners: int = Field(..., ge=0)
     hashrate_ths: float = Field(..., description="Active hashrate of this model, TH/s.", ge=0.0)
@@ -346,6 +347,10 @@ class KafkaConsumerLag(RootModel[int]):
     root: int = Field(..., ge=0)
 
 
+class Reason(RootModel[str]):
+    root: str = Field(..., max_length=500)
+
+
 class Health(BaseModel):
     status: HealthStatus
     version: str = Field(..., max_length=64)
@@ -372,6 +377,10 @@ class Health(BaseModel):
     )
     dependencies: dict[str, DependencyHealth] = Field(
         ..., description="Status per dependency (postgres, redis, kafka, schema_registry, connect)."
+    )
+    reasons: list[Reason] | None = Field(
+        None,
+        description="Why the status is degraded (empty when ok), e.g. a stalled outbox, consumer lag, dead letters.",
     )
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import psycopg2
 from confluent_kafka.admin import AdminClient
 
+from app.adapters.dead_letters import DLQ_TOPIC
 from app.adapters.kafka_connect import ConnectClient, ConnectError
 from app.config import get_settings
 from tools.topics import load_specs, missing_topics
@@ -23,9 +25,33 @@ from tools.topics import load_specs, missing_topics
 CONNECTOR_FILE = Path(__file__).resolve().parents[1] / "connectors" / "outbox.json"
 
 
+def routed_domains(config: dict[str, str]) -> set[str]:
+    """The event domains the connector's predicates let through, e.g. {'miner', 'treasury'}."""
+    pattern = config["predicates.isEventTopic.pattern"]
+    match = re.fullmatch(r"events\\\.\(([a-z_|]+)\)", pattern)
+    if not match:
+        raise ConnectError(f"predicates.isEventTopic.pattern {pattern!r} is not of the form events\\.(a|b)")
+    domains = set(match.group(1).split("|"))
+    kind_pattern = "(" + match.group(1) + ")\\.[a-z_]+"
+    if config["predicates.isEventKind.pattern"] != kind_pattern:
+        raise ConnectError(f"predicates.isEventKind.pattern must be {kind_pattern!r}, the same domains")
+    return domains
+
+
+def contract_domains() -> set[str]:
+    return {spec.name.split(".", 1)[1] for spec in load_specs() if spec.name != DLQ_TOPIC}
+
+
 def connector_definition(path: Path = CONNECTOR_FILE) -> tuple[str, dict[str, str]]:
     body = json.loads(path.read_text())
     config = dict(body["config"])
+    # The predicates name the event domains so that nothing else Debezium emits (heartbeats, logical
+    # messages) is rerouted; they must list exactly the contract's event topics.
+    if routed_domains(config) != contract_domains():
+        raise ConnectError(
+            f"{path.name} routes domains {sorted(routed_domains(config))} but contracts/asyncapi.yaml declares "
+            f"{sorted(contract_domains())}: update the two predicates patterns"
+        )
     settings = get_settings()
     config["database.port"] = os.environ.get("CONNECTOR_DATABASE_PORT", str(settings.pg_port))
     if host := os.environ.get("CONNECTOR_DATABASE_HOST"):
@@ -67,6 +93,11 @@ def register() -> int:
         return 1
     client = ConnectClient(get_settings().connect_url)
     created = client.put_config(name, config)
+    state = client.state(name)
+    if state.connector in ("STOPPED", "PAUSED"):
+        client.resume(name)
+    elif state.failed_trace:
+        client.restart_failed(name)
     state = client.wait_running(name)
     verb = "created" if created else "updated"
     print(f"{verb} {name}: {state.connector}, {len(state.tasks)} task(s) running")
@@ -86,12 +117,25 @@ def status() -> int:
     return 0 if state.running else 3
 
 
+def reset() -> int:
+    """Recovery when the task fails with "... no longer available on the server": the stored offset points
+    at WAL the slot has already released. Clearing it restarts the connector at the slot's own position,
+    which still holds every change not yet confirmed, so nothing committed after it is lost."""
+    name, _config = connector_definition()
+    client = ConnectClient(get_settings().connect_url)
+    client.reset_offsets(name)
+    state = client.wait_running(name)
+    print(f"reset {name}: offsets cleared, {state.connector}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Register or inspect the outbox connector.")
-    parser.add_argument("command", choices=["register", "status"])
+    parser = argparse.ArgumentParser(description="Register, inspect or reset the outbox connector.")
+    parser.add_argument("command", choices=["register", "status", "reset"])
     args = parser.parse_args(argv)
+    commands = {"register": register, "status": status, "reset": reset}
     try:
-        return register() if args.command == "register" else status()
+        return commands[args.command]()
     except ConnectError as exc:
         print(f"connect: {exc}", file=sys.stderr)
         return 1

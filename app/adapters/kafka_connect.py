@@ -60,6 +60,25 @@ class ConnectClient:
         resp = self._call("GET", f"/connectors/{name}/config")
         return resp.json() if resp.status_code == 200 else None
 
+    def resume(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/resume")
+
+    def restart_failed(self, name: str) -> None:
+        self._call("POST", f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"})
+
+    def reset_offsets(self, name: str, timeout: float = 30.0) -> None:
+        """Stop the connector, forget its stored source offsets, resume: it starts at its slot's position."""
+        self._call("PUT", f"/connectors/{name}/stop")
+        deadline = time.monotonic() + timeout
+        while self.state(name).connector != "STOPPED":
+            if time.monotonic() > deadline:
+                raise ConnectError(f"{name} did not stop in {timeout:.0f}s")
+            time.sleep(0.25)
+        resp = self._call("DELETE", f"/connectors/{name}/offsets")
+        if resp.status_code != 200:
+            raise ConnectError(f"offsets of {name} not reset: HTTP {resp.status_code} {resp.text[:500]}")
+        self.resume(name)
+
     def wait_running(self, name: str, timeout: float = 60.0) -> ConnectorState:
         deadline = time.monotonic() + timeout
         state = self.state(name)

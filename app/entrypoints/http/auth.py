@@ -25,13 +25,16 @@ Returned token_info: {"sub": user_id, "uid": user_id, "tenant_id": ..., "scope":
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from connexion.exceptions import OAuthProblem, OAuthScopeProblem
-from connexion.security import NO_VALUE, BearerSecurityHandler
+from connexion.security import BearerSecurityHandler
+from flask import Response
 
 from app.adapters.tokens import Principal, TokenError, decode_token
+from app.entrypoints.web import login as web_login
+from generated import routes
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +89,20 @@ def cookie_info(api_key: str, required_scopes: list[str] | None = None) -> dict[
     return _verify(api_key, required_scopes, "session cookie")
 
 
-class ScopedBearerSecurityHandler(BearerSecurityHandler):
-    """Connexion's bearer handler, but passing the operation's required scopes to the info function."""
-
-    def get_fn(self, security_scheme: dict[str, Any], required_scopes: list[str]) -> Callable[..., Any] | None:
-        info_func = self._resolve_func(security_scheme)
-        if not info_func:
-            log.warning("bearer security scheme without x-bearerInfoFunc")
-            return None
-        check = self.check_bearer_token(info_func)
-
-        def wrapper(request: Any) -> Any:
-            auth_type, token = self.get_auth_header_value(request)
-            if auth_type != "bearer":
-                return NO_VALUE  # not ours: let the next scheme (e.g. the cookie) try
-            return check(request, token, required_scopes=list(required_scopes or []))
-
-        return wrapper
+# The bearer handler that passes the operation's scopes lives with the generated route glue (generated/routes.py),
+# which the app factory uses; this name is kept for callers that build a Connexion app by hand.
+SECURITY_MAP: dict[str, type[BearerSecurityHandler]] = routes.security_map()
 
 
-# Pass to connexion.FlaskApp(..., security_map=SECURITY_MAP) (or app.add_api(..., security_map=...)).
-SECURITY_MAP: dict[str, type[BearerSecurityHandler]] = {"bearer": ScopedBearerSecurityHandler}
+# --- dev browser login (operations login_form and login; development only, see app/entrypoints/web/login.py) --
+
+
+def login_form() -> Response:
+    """GET /analytics/login (public): the sign-in form, prefilled with a short-lived dev token when enabled."""
+    return web_login.login_form_page()
+
+
+def login(body: dict[str, Any]) -> Response:
+    """POST /analytics/login (public): check the posted JWT like a bearer token, store it in the HttpOnly,
+    SameSite=Lax cookie `hi_session` and 303 to /analytics/main; an invalid or expired token is a 401."""
+    return web_login.sign_in(body["token"])

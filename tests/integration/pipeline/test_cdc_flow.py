@@ -199,3 +199,23 @@ def test_outbox_rows_are_marked_processed_and_backlog_moves(fleet):
         assert cur.fetchall() == [(True, True)]
         cur.execute("SELECT backlog FROM hashinsight_outbox_stats()")
         assert cur.fetchone()[0] < backlog_before
+
+
+def test_the_slot_advances_while_only_other_databases_write(pipeline):
+    """WAL written elsewhere is released by the heartbeat, not held until the next outbox event."""
+    with db.connect(db.admin_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS hashinsight_wal_churn (g int, pad text)")
+        cur.execute("INSERT INTO hashinsight_wal_churn SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g")
+        cur.execute("DROP TABLE hashinsight_wal_churn")  # ~30 MB of WAL, none of it in the captured database
+        cur.execute("SELECT pg_current_wal_lsn()")
+        (written_up_to,) = cur.fetchone()
+
+        def confirmed_past_it() -> bool:
+            cur.execute("SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
+                        "WHERE slot_name = 'hashinsight_outbox'", (written_up_to,))
+            return bool(cur.fetchone()[0])
+
+        deadline = time.monotonic() + 30
+        while not confirmed_past_it():
+            assert time.monotonic() < deadline, "the slot did not confirm WAL written elsewhere within 30 s"
+            time.sleep(0.5)
