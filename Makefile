@@ -102,7 +102,7 @@ bench: dev ## commit-to-page latency over 3 runs of 30 writes against the runnin
 	@$(PY) -m tools.bench $(ARGS)
 
 acceptance: dev ## the end-to-end acceptance walk-through with evidence from every stage
-	@bash tools/acceptance.sh
+	@$(PY) -m tools.acceptance
 
 lint: venv ## ruff
 	@$(VENV)/bin/ruff check .

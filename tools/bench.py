@@ -62,7 +62,10 @@ class KafkaProbe:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for msg in self._consumer.consume(num_messages=100, timeout=0.05):
+            first = self._consumer.poll(0.05)
+            if first is None:
+                continue
+            for msg in [first, *self._consumer.consume(num_messages=100, timeout=0)]:
                 if msg.error():
                     continue
                 arrived = time.perf_counter()

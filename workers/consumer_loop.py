@@ -169,7 +169,12 @@ class ConsumerLoop:
         log.info("%s consuming %s as group %s", self.handler.name, ", ".join(self.handler.topics), self.group_id)
         try:
             while not self._stop and not (until and until()):
-                msgs = self.consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout)
+                # Wait for the first record only; then take what has already arrived, without waiting for a
+                # full batch (consume() with a timeout would hold every event until the batch fills or times out).
+                first = self.consumer.poll(self.poll_timeout)
+                if first is None:
+                    continue
+                msgs = [first, *self.consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
                 records = [m for m in msgs if self._usable(m)]
                 if not records:
                     continue
