@@ -41,8 +41,7 @@ def test_shape_is_the_contracts_portfolio(client, user, admin_db, cache):
     schema = SPEC["components"]["schemas"]["Portfolio"]
     assert set(doc) == set(schema["properties"])  # every property (network included), nothing else
     model_schema = SPEC["components"]["schemas"]["ModelBreakdown"]
-    # model_name is the one addition (ModelBreakdown allows extra members); see docs/analytics-page.md.
-    assert set(doc["by_model"][0]) == set(model_schema["properties"]) | {"model_name"}
+    assert set(doc["by_model"][0]) == set(model_schema["properties"])
     assert doc["user_id"] == user.user_id and doc["tenant_id"] == user.tenant_id
 
 

@@ -7,20 +7,46 @@ consumer group and inbox marks never mix with a running worker's or another test
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from app.adapters.db import api_engine, worker_engine
 from app.adapters.kafka_connect import ConnectClient
 from app.config import get_settings
 from tests.integration.pipeline.harness import Fleet
 from tools import connect as connect_tool
 from tools import db, migrate, seed, topics
 
+# The stack's database URLs as the session started: other suites (the API tests) point the environment at a
+# throwaway database for their session, but the connector captures the stack's `hashinsight` database.
+_DB_KEYS = ("ADMIN_DATABASE_URL", "DATABASE_URL", "WORKER_DATABASE_URL")
+_STACK_ENV = {key: os.environ.get(key) for key in _DB_KEYS}
 
-@pytest.fixture(scope="session")
-def pipeline() -> None:
+
+def _point_env_at(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    api_engine.cache_clear()
+    worker_engine.cache_clear()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def stack_database() -> Iterator[None]:
+    """The pipeline tests talk to the database the connector reads; whatever was set before comes back after."""
+    before = {key: os.environ.get(key) for key in _DB_KEYS}
+    _point_env_at(_STACK_ENV)
+    yield
+    _point_env_at(before)
+
+
+@pytest.fixture(scope="package")
+def pipeline(stack_database) -> None:
     """Schema migrated, reference data seeded, topics from the contract, connector registered and running."""
     assert migrate.main([]) == 0
     with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:

@@ -1,0 +1,42 @@
+"""The product's promise, through the real API: POST /api/miners -> Debezium -> Kafka -> consumer -> page."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.testclient import TestClient
+
+from app.adapters.rate_limit import RateLimiter
+from app.adapters.tokens import encode_token
+from app.entrypoints.app import create_app
+from tests.integration.pipeline.harness import private, run_until
+from workers.consumer_loop import ConsumerLoop
+from workers.portfolio_consumer import PortfolioHandler
+
+
+def test_a_post_reaches_the_page_through_the_bus(fleet):
+    handler = private(PortfolioHandler, "post")
+    app = create_app(rate_limiter=RateLimiter(enabled=False))
+    token = encode_token(fleet.user_id, fleet.tenant_id, ["miners:write", "portfolio:read"])
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        before = client.get("/api/portfolio", headers=headers)
+        assert before.status_code == 200, before.text
+        assert before.json()["miners_total"] == 0
+
+        created = client.post("/api/miners", json={"model_id": "antminer-s21", "label": "e2e"}, headers=headers)
+        assert created.status_code == 201, created.text
+        miner_id = created.json()["id"]
+        committed = time.monotonic()
+
+        loop = ConsumerLoop(handler)
+        run_until(loop, lambda: loop.stats.applied >= 1, timeout=30)
+        after = client.get("/api/portfolio", headers=headers)
+        elapsed = time.monotonic() - committed
+
+    body = after.json()
+    assert body["miners_total"] == 1
+    assert body["by_model"][0]["model_id"] == "antminer-s21"
+    assert body["last_event_id"] is not None
+    assert elapsed < 3.0, f"commit to page took {elapsed:.2f}s"
+    assert miner_id
