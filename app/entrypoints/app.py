@@ -1,0 +1,97 @@
+"""The Connexion 3 app factory: contracts/openapi.yaml served on Flask, behind our middlewares.
+
+    from app.entrypoints.app import create_app
+    app = create_app()          # a connexion.FlaskApp; ASGI callable; app.app is the Flask app
+
+What it sets up (see app/entrypoints/middleware.py for the order of the layers):
+
+- the contract through `generated.routes.add_api` (spec at /api/openapi.json, Swagger UI at /api/ui/,
+  handlers app.entrypoints.http.<first tag>.<operationId>, 501 stubs, scoped bearer auth);
+- strict request validation (`strict_validation=True`: unknown query/form parameters are a 400 too);
+- response validation when HASHINSIGHT_VALIDATE_RESPONSES=1 (the tests set it; off by default in
+  production because validating every body against the schema costs time on every response, and the
+  tests plus schemathesis already prove conformance);
+- problem+json for every error (problems.install), request ids, JIT provisioning and rate limits.
+
+Nothing here connects to PostgreSQL or Redis: engines and clients are created lazily on first use, so the
+factory is cheap and a worker process that forks after create_app() shares no sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import connexion
+from connexion.exceptions import OAuthProblem
+from connexion.jsonifier import Jsonifier
+from connexion.middleware import MiddlewarePosition
+
+from app.adapters.rate_limit import RateLimitDecision, RateLimiter, get_rate_limiter
+from app.entrypoints.http import problems
+from app.entrypoints.http.validation import VALIDATOR_MAP
+from app.entrypoints.middleware import MAX_BODY_BYTES, AdmissionMiddleware, RequestContextMiddleware
+from app.entrypoints.web.login import browser_login_redirect
+from app.service_layer.users import UserDirectory, get_user_directory
+from generated import routes
+
+VALIDATE_RESPONSES_ENV = "HASHINSIGHT_VALIDATE_RESPONSES"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class _LazyLimiter:
+    """Resolves the process-wide limiter on first use, so create_app() touches no Redis client."""
+
+    def __init__(self) -> None:
+        self._limiter: RateLimiter | None = None
+
+    def _get(self) -> RateLimiter:
+        if self._limiter is None:
+            self._limiter = get_rate_limiter()
+        return self._limiter
+
+    @property
+    def enabled(self) -> bool:
+        return self._get().enabled
+
+    def check(self, *args: Any, **kwargs: Any) -> RateLimitDecision:
+        return self._get().check(*args, **kwargs)
+
+
+def create_app(
+    *,
+    validate_responses: bool | None = None,
+    rate_limiter: RateLimiter | None = None,
+    user_directory: UserDirectory | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> connexion.FlaskApp:
+    """Build the app. The keyword arguments are for tests; production uses the defaults."""
+    if validate_responses is None:
+        validate_responses = _flag(VALIDATE_RESPONSES_ENV)
+    app = connexion.FlaskApp(__name__)
+    app.add_middleware(
+        RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes
+    )
+    app.add_middleware(
+        AdmissionMiddleware,
+        position=MiddlewarePosition.BEFORE_VALIDATION,
+        directory=user_directory or get_user_directory(),
+        limiter=rate_limiter or _LazyLimiter(),
+    )
+    problems.install(app)
+    # A browser without credentials on GET /analytics/main is redirected to the login form (303); every other
+    # 401 stays a problem (browser_login_redirect delegates to problems.handle_problem).
+    app.add_error_handler(OAuthProblem, browser_login_redirect)
+    routes.add_api(
+        app,
+        strict_validation=True,
+        validate_responses=validate_responses,
+        validator_map=VALIDATOR_MAP,
+        # Compact JSON (Connexion's Flask default is indent=2), and never NaN/Infinity, which are not JSON.
+        jsonifier=Jsonifier(json, separators=(",", ":"), allow_nan=False),
+    )
+    return app

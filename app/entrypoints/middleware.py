@@ -1,0 +1,216 @@
+"""ASGI middlewares the app factory wraps around Connexion's stack.
+
+Order (outermost first; Connexion's own in brackets):
+
+    [ServerErrorMiddleware]
+    RequestContextMiddleware     request id / trace id / source ip for everything, X-Request-ID on every
+                                 response, request bodies over MAX_BODY_BYTES -> 413, chunked bodies
+                                 buffered (bounded) so Connexion sees a Content-Length
+    [ExceptionMiddleware]        every exception below becomes application/problem+json (problems.py)
+    [SwaggerUI, Routing, Security]  token and scopes checked -> 401/403
+    AdmissionMiddleware          authenticated requests only: JIT-provision the user, look up the plan,
+                                 rate limit -> 429; RateLimit-* headers on the response
+    [RequestValidation, ResponseValidation, Lifespan, Context] -> Flask handler
+
+Why admission sits after security and before validation: the limiter needs the verified principal, and
+counting a request before its body is parsed means malformed or oversized requests are limited too, while
+a 429 costs no JSON parsing. Public operations (health, login) carry no token, so they are not limited per
+user (they are cheap and unauthenticated; an edge proxy is the place for per-IP limits).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.adapters.rate_limit import RateLimiter
+from app.entrypoints.http import context
+from app.entrypoints.http.auth import principal_from_token_info
+from app.entrypoints.http.problems import (
+    TYPE_BODY_TOO_LARGE,
+    TYPE_TENANT_MISMATCH,
+    ApiProblem,
+    TooManyRequests,
+    title_of,
+)
+from app.service_layer.users import TenantMismatch, UserDirectory
+
+log = logging.getLogger(__name__)
+
+# 10,000 bulk items of a few hundred bytes each is ~3-4 MB of JSON; 16 MiB leaves room and stops abuse.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class BodyTooLarge(ApiProblem):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than {limit} bytes", type=TYPE_BODY_TOO_LARGE)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        meta = context.meta_from_scope(scope)
+        token = context.set_request_meta(meta)
+        request_id = meta.request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                # We are outside Connexion's ExceptionMiddleware here, so answer directly.
+                await _send_problem(send_with_id, BodyTooLarge(self.max_body_bytes), scope)
+                return
+            if declared is None and _has_header(scope, b"transfer-encoding"):
+                # Connexion treats a body without Content-Length as missing ("RequestBody is required"), so
+                # a chunked body is read here (up to the limit) and replayed with its Content-Length.
+                body = await self._read_chunked(receive)
+                if body is None:
+                    await _send_problem(send_with_id, BodyTooLarge(self.max_body_bytes), scope)
+                    return
+                scope = _with_content_length(scope, len(body))
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send_with_id)
+        finally:
+            context.reset_request_meta(token)
+
+    async def _read_chunked(self, receive: Receive) -> bytes | None:
+        parts: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # client went away; the app will see an empty body
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            parts.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(parts)
+
+
+def _has_header(scope: Scope, name: bytes) -> bool:
+    return any(k.lower() == name for k, _ in scope.get("headers", []))
+
+
+def _with_content_length(scope: Scope, length: int) -> Scope:
+    drop = (b"transfer-encoding", b"content-length")
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in drop]
+    headers.append((b"content-length", str(length).encode()))
+    return {**scope, "headers": headers}
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # http.disconnect, when it comes
+
+    return replay
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_problem(send: Send, problem: ApiProblem, scope: Scope) -> None:
+    meta = context.request_meta_or_none()
+    body = {
+        "type": problem.type or "about:blank",
+        "title": problem.title or title_of(problem.status),
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": scope.get("path", "")[:2000],
+    }
+    if meta:
+        body["request_id"] = meta.request_id
+    payload = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": problem.status,
+        "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
+class AdmissionMiddleware:
+    """Provisioning and rate limiting of authenticated requests (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, directory: UserDirectory, limiter: RateLimiter) -> None:
+        self.app = app
+        self.directory = directory
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token_info = scope.get("extensions", {}).get("connexion_context", {}).get("token_info")
+        if not isinstance(token_info, dict):
+            await self.app(scope, receive, send)  # public operation: nothing to provision or limit
+            return
+        principal = principal_from_token_info(token_info)
+        # The directory may hit PostgreSQL and the limiter Redis, both blocking clients: off the event loop.
+        headers = await run_in_threadpool(self._admit, principal)
+        if not headers:
+            await self.app(scope, receive, send)
+            return
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in raw}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
+
+    def _admit(self, principal: Any) -> dict[str, str]:
+        """RateLimit-* headers to add (empty when limiting is off); raises 403/429 problems."""
+        try:
+            if not self.limiter.enabled:
+                self.directory.ensure_provisioned(principal)
+                return {}
+            plan = self.directory.ensure(principal)
+        except TenantMismatch as exc:
+            log.warning("refused token: %s", exc)
+            raise ApiProblem(
+                403,
+                f"User {principal.user_id} belongs to another tenant than {principal.tenant_id}",
+                type=TYPE_TENANT_MISMATCH,
+            ) from None
+        decision = self.limiter.check(principal.tenant_id, principal.user_id, plan)
+        if not decision.allowed:
+            raise TooManyRequests(decision.detail(), headers=decision.headers())
+        if decision.mode != "enforced":
+            return {}  # fail-open: no numbers we could vouch for
+        return decision.headers()

@@ -1,0 +1,63 @@
+"""Production server: `python -m app.entrypoints.serve --host 127.0.0.1 --port 8000 [--workers N]`.
+
+uvicorn with N worker processes (default 2, or $WEB_WORKERS) serving app.entrypoints.asgi:app. Each worker
+is its own process with its own DB pool, Redis pool and in-process caches (provisioned users, plans), so
+the machine's cores are used despite the GIL; inside a worker, Connexion runs the Flask handlers in a
+thread pool. Two workers match the 2-core dev machine; in production use about one per core.
+
+The server does not depend on any particular endpoint: infra/stack.sh polls GET /api/health, which
+answers (501 until its handler exists, then 200) as soon as the workers have imported the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import uvicorn
+
+DEFAULT_WORKERS = 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Serve the HashInsight API (uvicorn, several workers).")
+    parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", "8000")))
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_WORKERS", str(DEFAULT_WORKERS))),
+        help=f"worker processes (default {DEFAULT_WORKERS}, or $WEB_WORKERS)",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
+    parser.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        "app.entrypoints.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level.lower(),
+        access_log=not args.no_access_log,
+        # Behind a local proxy, take the client address from X-Forwarded-For (only 127.0.0.1 is trusted).
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Just-in-time provisioning of a token's user and tenant, and the user's rate plan.
+
+A valid token works at once (house convention): the first request of a (tenant, user) pair inserts the
+user row; docs/database.md prescribes how, because of Row-Level Security:
+
+    SET LOCAL app.tenant_id = <token tenant>
+    INSERT INTO users (id, tenant_id) VALUES (<sub>, <tenant>) ON CONFLICT (id) DO NOTHING
+    SELECT ... FROM users WHERE id = <sub>          -- RLS: only rows of the token's tenant are visible
+
+`users.id` is globally unique, so when the same `sub` already exists in another tenant the INSERT does
+nothing and the SELECT sees no row: that token is refused (TenantMismatch -> 403). `ON CONFLICT DO UPDATE`
+would raise an RLS error on the invisible row instead, hence DO NOTHING.
+
+Both answers are cached in-process: a provisioned pair is remembered for the life of the process (one DB
+round trip per user per process), the plan for PLAN_TTL_SECONDS (a plan change takes effect within a
+minute). The plan lookup rides along with the provisioning statement on first use, so a new user costs one
+round trip, not two. Caches are bounded so a flood of distinct tokens cannot grow memory without limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+
+from app.adapters.db import api_engine
+from app.adapters.rate_limit import RatePlan, plan_for
+from app.adapters.tokens import Principal
+
+PLAN_TTL_SECONDS = 60.0
+MAX_CACHED_USERS = 100_000
+
+
+class TenantMismatch(Exception):
+    """The token's user id already belongs to another tenant."""
+
+    def __init__(self, user_id: str, tenant_id: str) -> None:
+        super().__init__(f"user {user_id!r} does not belong to tenant {tenant_id!r}")
+        self.user_id = user_id
+        self.tenant_id = tenant_id
+
+
+_PROVISION_SQL = text(
+    """
+    SELECT set_config('app.tenant_id', :tenant_id, true);
+    INSERT INTO users (id, tenant_id) VALUES (:user_id, :tenant_id) ON CONFLICT (id) DO NOTHING;
+    SELECT u.id, s.plan, s.requests_per_minute, s.burst
+      FROM users u
+      LEFT JOIN user_subscriptions s ON s.tenant_id = u.tenant_id AND s.user_id = u.id
+     WHERE u.id = :user_id
+    """
+)
+
+_PLAN_SQL = text(
+    """
+    SELECT set_config('app.tenant_id', :tenant_id, true);
+    SELECT u.id, s.plan, s.requests_per_minute, s.burst
+      FROM users u
+      LEFT JOIN user_subscriptions s ON s.tenant_id = u.tenant_id AND s.user_id = u.id
+     WHERE u.id = :user_id
+    """
+)
+
+
+@dataclass
+class UserDirectory:
+    """Per-process cache of provisioned users and their plans (thread-safe)."""
+
+    engine_factory: Callable[[], Engine] = api_engine
+    plan_ttl: float = PLAN_TTL_SECONDS
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._provisioned: set[tuple[str, str]] = set()
+        self._plans: dict[tuple[str, str], tuple[float, RatePlan]] = {}
+        self.db_round_trips = 0  # for tests and metrics
+
+    def ensure(self, principal: Principal) -> RatePlan:
+        """Provision the principal's user if this process has not yet, and return its (cached) plan."""
+        key = (principal.tenant_id, principal.user_id)
+        now = self.clock()
+        with self._lock:
+            cached = self._plans.get(key)
+            provisioned = key in self._provisioned
+        if provisioned and cached is not None and cached[0] > now:
+            return cached[1]
+        plan = self._load(principal, provision=not provisioned)
+        with self._lock:
+            if len(self._plans) >= MAX_CACHED_USERS:
+                self._plans.clear()
+            if len(self._provisioned) >= MAX_CACHED_USERS:
+                self._provisioned.clear()
+            self._provisioned.add(key)
+            self._plans[key] = (now + self.plan_ttl, plan)
+        return plan
+
+    def ensure_provisioned(self, principal: Principal) -> None:
+        """Only the provisioning (for callers that do not rate limit)."""
+        key = (principal.tenant_id, principal.user_id)
+        with self._lock:
+            if key in self._provisioned:
+                return
+        self.ensure(principal)
+
+    def forget(self, principal: Principal | None = None) -> None:
+        """Drop cached state (one user, or everything): tests, and after a plan change in this process."""
+        with self._lock:
+            if principal is None:
+                self._provisioned.clear()
+                self._plans.clear()
+            else:
+                key = (principal.tenant_id, principal.user_id)
+                self._provisioned.discard(key)
+                self._plans.pop(key, None)
+
+    def _load(self, principal: Principal, *, provision: bool) -> RatePlan:
+        params = {"tenant_id": principal.tenant_id, "user_id": principal.user_id}
+        with self.engine_factory().connect() as conn, conn.begin():
+            # psycopg2 returns the result of the last statement of the batch: one round trip.
+            row = conn.execute(_PROVISION_SQL if provision else _PLAN_SQL, params).first()
+        self.db_round_trips += 1
+        if row is None:
+            if not provision:
+                # Cached as provisioned but the row is gone (deleted by an admin): provision again.
+                return self._load(principal, provision=True)
+            raise TenantMismatch(principal.user_id, principal.tenant_id)
+        _, plan_name, rpm, burst = row
+        return plan_for(plan_name, rpm, burst)
+
+
+_directory: UserDirectory | None = None
+_directory_lock = threading.Lock()
+
+
+def get_user_directory() -> UserDirectory:
+    global _directory
+    with _directory_lock:
+        if _directory is None:
+            _directory = UserDirectory()
+        return _directory

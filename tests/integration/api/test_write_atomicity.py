@@ -1,0 +1,72 @@
+"""Every write is business rows + one outbox row + one audit row in ONE transaction: a failure writes nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from app.service_layer import unit_of_work
+
+BODY = {"model_id": "antminer-s21", "label": "atomic"}
+
+
+def _nothing_written(admin_db, user) -> None:
+    for table, column, value in [
+        ("miners", "tenant_id", user.tenant_id),
+        ("user_miners", "tenant_id", user.tenant_id),
+        ("audit_logs", "tenant_id", user.tenant_id),
+        ("idempotency_keys", "tenant_id", user.tenant_id),
+        ("trades", "tenant_id", user.tenant_id),
+    ]:
+        assert admin_db.one(f"SELECT count(*) FROM {table} WHERE {column} = %s", value) == 0, table
+
+
+def test_outbox_insert_failure_rolls_back_the_business_rows(client, user, admin_db):
+    """A real constraint violation on the outbox insert (its globally UNIQUE idempotency_key is taken)."""
+    key = str(uuid.uuid4())
+    taken = f"{user.tenant_id}:{user.user_id}:{key}:miner.added"
+    # Provision the user, then plant an outbox row holding the key the next write will derive.
+    assert client.get("/api/miners", headers=user.headers()).status_code == 200
+    admin_db.execute(
+        "INSERT INTO event_outbox (id, kind, user_id, payload, idempotency_key, tenant_id)"
+        " VALUES (%s, 'miner.added', %s, '{}', %s, %s)", str(uuid.uuid4()), user.user_id, taken, user.tenant_id)
+
+    r = client.post("/api/miners", json=BODY, headers=user.headers(idempotency_key=key))
+    assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+    _nothing_written(admin_db, user)
+    assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 1  # the planted one
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/api/miners", BODY),
+    ("/api/miners/bulk", {"items": [BODY, BODY]}),
+    ("/api/treasury/execute", {"side": "buy", "amount_btc": 0.5}),
+])
+def test_failure_after_the_business_rows_leaves_nothing(client, user, admin_db, monkeypatch, path, body):
+    """The outbox and audit inserts run in commit(); make the audit insert fail after they were executed."""
+    real_commit = unit_of_work.UnitOfWork.commit
+
+    def failing_commit(self):
+        # business rows are written by now; queue an audit row whose insert violates a CHECK constraint
+        self._audit.append(unit_of_work.AuditEntry(action="x", actor_id="x", actor_type="martian"))
+        real_commit(self)
+
+    monkeypatch.setattr(unit_of_work.UnitOfWork, "commit", failing_commit)
+    r = client.post(path, json=body, headers=user.headers(idempotency_key=str(uuid.uuid4())))
+    assert r.status_code == 500
+    _nothing_written(admin_db, user)
+    assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 0
+
+
+def test_status_change_failure_keeps_the_old_status(client, user, admin_db, monkeypatch):
+    miner = client.post("/api/miners", json=BODY, headers=user.headers()).json()
+
+    def failing_commit(self):
+        raise RuntimeError("database went away between the update and the commit")
+
+    monkeypatch.setattr(unit_of_work.UnitOfWork, "commit", failing_commit)
+    r = client.patch(f"/api/miners/{miner['id']}/status", json={"status": "offline"}, headers=user.headers())
+    assert r.status_code == 500
+    assert admin_db.one("SELECT status FROM miners WHERE id = %s", miner["id"]) == "active"
+    assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 1  # miner.added
