@@ -55,7 +55,9 @@ def test_fields_and_types_match_the_contract(client):
     assert all(isinstance(v, int) and v >= 0 for v in h["kafka_consumer_lag"].values())
     assert isinstance(h["dlq_count"], int) and h["dlq_count"] >= 0
     assert h["cache_hit_rate"] is None or 0 <= h["cache_hit_rate"] <= 1
-    assert isinstance(h["replication_slot_lag_bytes"], int) and h["replication_slot_lag_bytes"] >= 0
+    # None until the connector first starts and creates its slot (tests/integration/pipeline covers the number).
+    lag = h["replication_slot_lag_bytes"]
+    assert lag is None or (isinstance(lag, int) and lag >= 0)
     # Other suites stop and re-register the connector, so its state is whatever it is now; health must say so.
     state = h["connector_state"]
     assert state in ("RUNNING", "PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "MISSING")

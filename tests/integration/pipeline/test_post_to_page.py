@@ -33,6 +33,7 @@ def test_a_post_reaches_the_page_through_the_bus(fleet):
         run_until(loop, lambda: loop.stats.applied >= 1, timeout=30)
         after = client.get("/api/portfolio", headers=headers)
         elapsed = time.monotonic() - committed
+        health = client.get("/api/health").json()
 
     body = after.json()
     assert body["miners_total"] == 1
@@ -40,3 +41,6 @@ def test_a_post_reaches_the_page_through_the_bus(fleet):
     assert body["last_event_id"] is not None
     assert elapsed < 3.0, f"commit to page took {elapsed:.2f}s"
     assert miner_id
+    # With the connector running, health reports its slot and state.
+    assert health["connector_state"] == "RUNNING"
+    assert isinstance(health["replication_slot_lag_bytes"], int) and health["replication_slot_lag_bytes"] >= 0
