@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2.extensions import connection as PgConnection
@@ -52,6 +52,23 @@ def with_credentials(url: str, user: str, password: str) -> str:
     host = parts.hostname or "127.0.0.1"
     netloc = f"{quote(user)}:{quote(password)}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def as_role_of(role_url: str, target: str) -> str:
+    """target's server and database with role_url's credentials (DATABASE_URL may name another host)."""
+    parts = urlsplit(role_url)
+    return with_credentials(target, unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def owner_alive(pid: int) -> bool:
+    """Throwaway test databases carry the creating process id: one whose process is gone is stale."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def database_name(url: str) -> str:

@@ -68,16 +68,22 @@ class ConnectClient:
 
     def reset_offsets(self, name: str, timeout: float = 30.0) -> None:
         """Stop the connector, forget its stored source offsets, resume: it starts at its slot's position."""
+        self._stop_and_forget_offsets(name, timeout)
+        self.resume(name)
+
+    def _stop_and_forget_offsets(self, name: str, timeout: float) -> None:
         self._call("PUT", f"/connectors/{name}/stop")
-        deadline = time.monotonic() + timeout
-        while self.state(name).connector != "STOPPED":
-            if time.monotonic() > deadline:
-                raise ConnectError(f"{name} did not stop in {timeout:.0f}s")
-            time.sleep(0.25)
+        self._wait_for(name, "STOPPED", timeout)
         resp = self._call("DELETE", f"/connectors/{name}/offsets")
         if resp.status_code != 200:
             raise ConnectError(f"offsets of {name} not reset: HTTP {resp.status_code} {resp.text[:500]}")
-        self.resume(name)
+
+    def _wait_for(self, name: str, wanted: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.state(name).connector != wanted:
+            if time.monotonic() > deadline:
+                raise ConnectError(f"{name} not {wanted} after {timeout:.0f}s")
+            time.sleep(0.25)
 
     def wait_running(self, name: str, timeout: float = 60.0) -> ConnectorState:
         deadline = time.monotonic() + timeout
@@ -95,17 +101,6 @@ class ConnectClient:
         """Stop, clear the stored source offsets, delete: a later connector of that name starts afresh."""
         if self.state(name).connector == "MISSING":
             return
-        self._call("PUT", f"/connectors/{name}/stop")
-        deadline = time.monotonic() + timeout
-        while self.state(name).connector != "STOPPED":
-            if time.monotonic() > deadline:
-                raise ConnectError(f"{name} did not stop in {timeout:.0f}s")
-            time.sleep(0.25)
-        resp = self._call("DELETE", f"/connectors/{name}/offsets")
-        if resp.status_code != 200:
-            raise ConnectError(f"offsets of {name} not reset: HTTP {resp.status_code} {resp.text[:500]}")
+        self._stop_and_forget_offsets(name, timeout)
         self._call("DELETE", f"/connectors/{name}")
-        while self.state(name).connector != "MISSING":
-            if time.monotonic() > deadline:
-                raise ConnectError(f"{name} not deleted in {timeout:.0f}s")
-            time.sleep(0.25)
+        self._wait_for(name, "MISSING", timeout)

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import psycopg2
@@ -41,21 +40,6 @@ class TestDatabase:
     admin_url: str
     api_url: str
     worker_url: str
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _as_role_of(role_url: str, target: str) -> str:
-    parts = urlsplit(role_url)
-    return db.with_credentials(target, unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def _reset_engines() -> None:
@@ -100,7 +84,7 @@ def _create(size: str) -> TestDatabase:
             cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'hashinsight_apitest_%'")
             for (stale,) in cur.fetchall():
                 m = _NAME_RE.match(stale)
-                if m and (stale == name or not _pid_alive(int(m.group(1)))):
+                if m and (stale == name or not db.owner_alive(int(m.group(1)))):
                     cur.execute(f'DROP DATABASE "{stale}" WITH (FORCE)')
             cur.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8')
     finally:
@@ -117,8 +101,8 @@ def _create(size: str) -> TestDatabase:
     info = TestDatabase(
         name=name,
         admin_url=admin_url,
-        api_url=_as_role_of(db.api_url(), admin_url),
-        worker_url=_as_role_of(db.worker_url(), admin_url),
+        api_url=db.as_role_of(db.api_url(), admin_url),
+        worker_url=db.as_role_of(db.worker_url(), admin_url),
     )
     return info
 

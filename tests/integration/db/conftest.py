@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import unquote, urlsplit
 
 import psycopg2
 import pytest
@@ -41,22 +40,6 @@ class Tenant:
     trade_id: str
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _as_role_of(role_url: str, target: str) -> str:
-    """target's server and database with role_url's credentials (DATABASE_URL may name another host)."""
-    parts = urlsplit(role_url)
-    return db.with_credentials(target, unquote(parts.username or ""), unquote(parts.password or ""))
-
-
 @pytest.fixture(scope="session")
 def test_db() -> Iterator[DbUnderTest]:
     admin = db.admin_url()
@@ -74,7 +57,7 @@ def test_db() -> Iterator[DbUnderTest]:
             # Leftovers of killed runs on this machine.
             cur.execute("SELECT datname FROM pg_database WHERE datname ~ '^hashinsight_test_[0-9]+$'")
             for (stale,) in cur.fetchall():
-                if stale == name or not _pid_alive(int(stale.rsplit("_", 1)[1])):
+                if stale == name or not db.owner_alive(int(stale.rsplit("_", 1)[1])):
                     cur.execute(f'DROP DATABASE "{stale}" WITH (FORCE)')
             cur.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8')
     finally:
@@ -86,8 +69,8 @@ def test_db() -> Iterator[DbUnderTest]:
     yield DbUnderTest(
         name=name,
         admin=url,
-        api=_as_role_of(db.api_url(), url),
-        worker=_as_role_of(db.worker_url(), url),
+        api=db.as_role_of(db.api_url(), url),
+        worker=db.as_role_of(db.worker_url(), url),
         debezium=db.with_credentials(url, "debezium", "debezium"),
         migrate_output=tuple(output),
     )

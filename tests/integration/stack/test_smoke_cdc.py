@@ -24,6 +24,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from app.adapters.kafka_connect import ConnectClient
 from app.config import get_settings
 
 SMOKE_DB = "hashinsight_smoke"
@@ -116,19 +117,8 @@ def _slot_active() -> bool:
 
 
 def _delete_connector() -> None:
-    """Stop, forget the stored source offsets, delete: the next run starts from a fresh slot."""
-    url = f"{settings.connect_url}/connectors/{CONNECTOR}"
-    if requests.get(url, timeout=10).status_code == 200:
-        assert requests.put(f"{url}/stop", timeout=30).status_code in (202, 204)
-        _wait(
-            lambda: requests.get(f"{url}/status", timeout=10).json()["connector"]["state"] == "STOPPED",
-            30,
-            "connector stop",
-        )
-        resp = requests.delete(f"{url}/offsets", timeout=30)
-        assert resp.status_code == 200, resp.text
-        assert requests.delete(url, timeout=10).status_code in (200, 204)
-        _wait(lambda: requests.get(url, timeout=10).status_code == 404, 30, "connector deletion")
+    """Stop, forget the stored source offsets, delete, drop the slot: the next run starts afresh."""
+    ConnectClient(settings.connect_url).remove(CONNECTOR)
     _drop_slot_when_inactive()
 
 
