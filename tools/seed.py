@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from psycopg2.extensions import cursor as PgCursor
 
+from app.adapters.cache import analytics_key, forecast_key, get_cache, portfolio_key
 from tools import db
 
 # The API examples in contracts/openapi.yaml name these.
@@ -334,6 +335,25 @@ def seed(url: str, size_name: str = "default") -> dict[str, int]:
         conn.close()
 
 
+def demo_user_ids(url: str) -> set[str]:
+    conn = db.connect(url, application_name="hashinsight-seed", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.users')")
+            if cur.fetchone()[0] is None:
+                return set()
+            cur.execute("SELECT id FROM users WHERE tenant_id = ANY(%s)", (DEMO_TENANTS,))
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def forget_cached_views(user_ids: set[str]) -> bool:
+    """The reseeded users' cached pages and forecasts describe the old data: drop them."""
+    keys = [key for uid in sorted(user_ids) for key in (portfolio_key(uid), analytics_key(uid), forecast_key(uid))]
+    return not keys or get_cache().invalidate(*keys)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load reference and demo data.")
     parser.add_argument("--size", choices=sorted(SIZES), default="default")
@@ -342,14 +362,17 @@ def main(argv: list[str] | None = None) -> int:
     url = args.database_url or db.admin_url()
     started = time.monotonic()
     try:
+        before = demo_user_ids(url)
         counts = seed(url, args.size)
     except Exception as exc:
         print(f"seed: failed against {db.redact(url)}: {exc}".rstrip(), file=sys.stderr)
         return 1
+    cleared = forget_cached_views(before | demo_user_ids(url))
     size = SIZES[args.size]
     print(f"seed: size {args.size}: tenants {', '.join(t for t, _ in size.tenants)}")
     for table, n in counts.items():
         print(f"  {table:<20} {n:>9,}")
+    print(f"  cached views         {'cleared' if cleared else 'left to expire (Redis unreachable)'}")
     print(f"seed: done in {time.monotonic() - started:.2f} s")
     return 0
 
