@@ -83,6 +83,11 @@ class Settings:
         return int(_env("OUTBOX_RETENTION_HOURS", "72"))
 
     @property
+    def idempotency_retention_hours(self) -> int:
+        """Answered Idempotency-Keys older than this are purged by the portfolio worker."""
+        return int(_env("IDEMPOTENCY_RETENTION_HOURS", "24"))
+
+    @property
     def rate_limit_enabled(self) -> bool:
         return _flag("RATE_LIMIT_ENABLED", True)
 

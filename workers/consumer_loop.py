@@ -240,14 +240,21 @@ class ConsumerLoop:
         now = time.monotonic()
         if now - self._last_purge >= self.purge_interval_s:
             self._last_purge = now
+            self._purge_expired()
+
+    def _purge_expired(self) -> None:
+        """Bounded tables: processed outbox rows and answered Idempotency-Keys past their retention."""
+        retention = {
+            "hashinsight_purge_outbox": self.settings.outbox_retention_hours,
+            "hashinsight_purge_idempotency_keys": self.settings.idempotency_retention_hours,
+        }
+        for function, hours in retention.items():
             with self.engine.begin() as conn:
                 purged = conn.execute(
-                    text("SELECT hashinsight_purge_outbox(make_interval(hours => :h), 10000)"),
-                    {"h": self.settings.outbox_retention_hours},
+                    text(f"SELECT {function}(make_interval(hours => :h), 10000)"), {"h": hours}
                 ).scalar_one()
             if purged:
-                log.info("outbox: purged %d processed rows older than %d h", purged,
-                         self.settings.outbox_retention_hours)
+                log.info("%s: %d rows older than %d h", function, purged, hours)
 
     def _decode(self, msg: Message) -> Envelope | None:
         try:

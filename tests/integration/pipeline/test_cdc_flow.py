@@ -219,3 +219,34 @@ def test_the_slot_advances_while_only_other_databases_write(pipeline):
         while not confirmed_past_it():
             assert time.monotonic() < deadline, "the slot did not confirm WAL written elsewhere within 30 s"
             time.sleep(0.5)
+
+
+def test_processed_outbox_rows_and_old_idempotency_keys_are_purged(fleet):
+    handler = private(PortfolioHandler, "purge")
+    old_id = f"old-{uuid.uuid4()}"
+    # An old processed outbox row and an old answered key of this tenant, as if written days ago.
+    conn = db.connect(db.admin_url(), autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""INSERT INTO event_outbox (id, kind, user_id, payload, tenant_id, processed, processed_at,
+                                                    created_at)
+                           VALUES (%s, 'crm.subscription_changed', %s, '{"plan": "pro", "requests_per_minute": 600}',
+                                   %s, true, now() - interval '10 days', now() - interval '10 days')""",
+                        (old_id, fleet.user_id, fleet.tenant_id))
+            cur.execute("""INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash, status_code, response,
+                                                        created_at)
+                           VALUES (%s, %s, 'old-key', 'h', 201, '{}', now() - interval '3 days'),
+                                  (%s, %s, 'new-key', 'h', 201, '{}', now())""",
+                        (fleet.tenant_id, fleet.user_id, fleet.tenant_id, fleet.user_id))
+        add_miner(fleet)
+        loop = ConsumerLoop(handler)
+        loop.purge_interval_s = 0  # purge with the first batch
+        run_until(loop, lambda: loop.stats.applied >= 1)
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM event_outbox WHERE tenant_id = %s", (fleet.tenant_id,))
+            remaining = [r[0] for r in cur.fetchall()]
+            assert old_id not in remaining and len(remaining) == 1  # the old row is gone, the new event stays
+            cur.execute("SELECT key FROM idempotency_keys WHERE tenant_id = %s", (fleet.tenant_id,))
+            assert cur.fetchall() == [("new-key",)]
+    finally:
+        conn.close()
