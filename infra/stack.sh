@@ -60,12 +60,24 @@ ensure_packages() {
   command -v curl >/dev/null || missing+=(curl)
   # Lints docker-compose.yml in the tests on machines without the compose plugin.
   command -v docker-compose >/dev/null || missing+=(docker-compose)
-  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ ${#missing[@]} -eq 0 ]; then
+    ensure_pg_user
+    return 0
+  fi
   say "installing from Debian: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  # The package's own cluster is not used; the policy file keeps apt from starting system services.
+  # The packages' own PostgreSQL cluster and Redis service, if apt starts them, are not used: ours run on other ports.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     >"$LOGS/apt.log" 2>&1 || { tail -20 "$LOGS/apt.log" >&2; die "apt-get install failed; see $LOGS/apt.log"; }
+  ensure_pg_user
+}
+
+# As root the cluster runs as this user; an image may carry the server binaries without the package's user.
+ensure_pg_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  id -u "$PG_OS_USER" >/dev/null 2>&1 && return 0
+  say "creating the system user $PG_OS_USER for PostgreSQL"
+  useradd --system --user-group --home-dir /var/lib/postgresql --shell /usr/sbin/nologin "$PG_OS_USER"
 }
 
 # Re-run Maven only when a POM changed since the last successful fetch.
