@@ -25,9 +25,9 @@ help: ## list the targets
 venv: $(VENV)/.installed ## create .venv and install the Python dependencies from pyproject.toml
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "==> installing Python dependencies into $(VENV)"
-	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@echo "==> installing Python dependencies into $(VENV)" >&2
+	@$(PY) -m pip install -q --upgrade pip >&2
+	@$(PY) -m pip install -q -e '.[dev]' >&2
 	@touch $@
 
 fetch: ## gather the JVM pieces (Kafka, Connect, Debezium, Apicurio) from Maven Central
