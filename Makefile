@@ -112,4 +112,5 @@ test-unit: venv ## pure unit tests only (no services)
 
 test: venv fetch stack-up ## every test, against the real stack
 	@$(VENV)/bin/ruff check .
+	@$(PY) -m tools.contracts_check
 	@$(PY) -m pytest

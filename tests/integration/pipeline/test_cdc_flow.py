@@ -183,8 +183,9 @@ def test_a_poison_record_goes_to_the_dlq_with_its_reason_and_later_records_flow(
     assert int(headers["dlq.original.offset"]) == letter.original_offset
 
 
-def test_outbox_rows_are_marked_processed_and_backlog_moves(fleet):
+def test_outbox_rows_are_marked_processed_and_backlog_and_lag_move(fleet):
     handler = private(PortfolioHandler, "outbox")
+    health = KafkaHealth(settings.kafka_brokers)
     with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:
         add_miner(fleet)
         cur.execute("SELECT processed FROM event_outbox WHERE tenant_id = %s", (fleet.tenant_id,))
@@ -192,8 +193,14 @@ def test_outbox_rows_are_marked_processed_and_backlog_moves(fleet):
         cur.execute("SELECT backlog FROM hashinsight_outbox_stats()")
         backlog_before = cur.fetchone()[0]
         assert backlog_before >= 1
+        deadline = time.monotonic() + 15
+        while health.consumer_lag(handler.name, list(handler.topics)) < 1:  # captured, not yet consumed
+            assert time.monotonic() < deadline, "the event never reached Kafka"
+            time.sleep(0.1)
         loop = ConsumerLoop(handler)
         run_until(loop, lambda: loop.stats.applied >= 1)
+        assert health.consumer_lag(handler.name, list(handler.topics)) == 0
+        health.close()
         cur.execute("SELECT processed, processed_at IS NOT NULL FROM event_outbox WHERE tenant_id = %s",
                     (fleet.tenant_id,))
         assert cur.fetchall() == [(True, True)]
