@@ -46,10 +46,6 @@ class Envelope:
     created_at: datetime
     trace_id: str | None
 
-    @property
-    def domain(self) -> str:
-        return self.kind.split(".", 1)[0]
-
 
 def topic_of(kind: str) -> str:
     """The topic an event kind travels on: miner.added -> events.miner (the connector's routing rule)."""

@@ -56,10 +56,6 @@ class ConnectClient:
             raise ConnectError(f"config of {name} refused: HTTP {resp.status_code} {resp.text[:2000]}")
         return resp.status_code == 201
 
-    def config(self, name: str) -> dict[str, str] | None:
-        resp = self._call("GET", f"/connectors/{name}/config")
-        return resp.json() if resp.status_code == 200 else None
-
     def resume(self, name: str) -> None:
         self._call("PUT", f"/connectors/{name}/resume")
 

@@ -27,7 +27,7 @@ def _record(**overrides):
 
 def test_a_valid_record_becomes_an_envelope_with_a_typed_payload():
     env = envelope_from_record(_record(), "events.miner")
-    assert env.kind == "miner.added" and env.domain == "miner"
+    assert env.kind == "miner.added" and env.user_id == "u1" and env.tenant_id == "t1"
     assert env.payload.hashrate_ths == 200.0
     assert env.created_at.tzinfo is not None and env.created_at.microsecond == 123456
 
