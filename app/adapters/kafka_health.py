@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -43,6 +45,23 @@ class KafkaHealth:
         for tp in self._partitions(DLQ_TOPIC):
             low, high = self._probe.get_watermark_offsets(tp, timeout=self._timeout, cached=False)
             total += high - low
+        return total
+
+    def dlq_recent(self, window_s: float) -> int:
+        """Dead letters written in the last `window_s` seconds: something is failing now."""
+        since_ms = int((time.time() - window_s) * 1000)
+        partitions = self._partitions(DLQ_TOPIC)
+        if not partitions:
+            return 0
+        firsts = self._probe.offsets_for_times(
+            [TopicPartition(DLQ_TOPIC, tp.partition, since_ms) for tp in partitions], timeout=self._timeout
+        )
+        total = 0
+        for first in firsts:
+            if first.offset < 0:  # nothing written since then
+                continue
+            _low, high = self._probe.get_watermark_offsets(first, timeout=self._timeout, cached=False)
+            total += high - first.offset
         return total
 
     def close(self) -> None:

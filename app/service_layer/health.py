@@ -59,7 +59,8 @@ class Targets:
 
     outbox_oldest_unprocessed_sec: float = 60.0  # an event not delivered within a minute: the pipeline is stuck
     consumer_lag: int = 100  # records per group; a healthy consumer sits at ~0 between bursts
-    dlq_count: int = 0  # any dead letter needs a human (inspect, then `redrive`)
+    dlq_recent: int = 0  # a dead letter in the last hour: something is failing now (inspect, fix, redrive)
+    dlq_window_sec: float = 3600.0
     forecast_freshness_sec: float = 86_400.0  # no forecast computed for a day
 
 
@@ -125,7 +126,8 @@ def probe_kafka() -> ProbeResult:
     client = _kafka_client()
     lag = {group: client.consumer_lag(group, list(topics)) for group, topics in CONSUMER_GROUPS.items()}
     dlq = client.dlq_count()
-    return ProbeResult(True, None, {"kafka_consumer_lag": lag, "dlq_count": dlq})
+    recent = client.dlq_recent(TARGETS.dlq_window_sec)
+    return ProbeResult(True, None, {"kafka_consumer_lag": lag, "dlq_count": dlq, "dlq_recent": recent})
 
 
 def probe_schema_registry() -> ProbeResult:
@@ -217,8 +219,10 @@ def _reasons(results: dict[str, ProbeResult], health: dict[str, Any], targets: T
     for group, lag in health["kafka_consumer_lag"].items():
         if lag > targets.consumer_lag:
             reasons.append(f"consumer group {group} lags by {lag} records")
-    if health["dlq_count"] is not None and health["dlq_count"] > targets.dlq_count:
-        reasons.append(f"{health['dlq_count']} records on events.dlq")
+    # Dead letters stay on events.dlq for 30 days (dlq_count); only recent ones say something is failing now.
+    recent = results["kafka"].figures.get("dlq_recent")
+    if recent is not None and recent > targets.dlq_recent:
+        reasons.append(f"{recent} dead letters on events.dlq in the last {targets.dlq_window_sec / 3600:.0f} h")
     freshness = health["forecast_freshness_sec"]
     if freshness is not None and freshness > targets.forecast_freshness_sec:
         reasons.append(f"newest forecast computed {freshness:.0f} s ago")

@@ -140,11 +140,11 @@ def test_kafka_figures_are_cached_for_about_two_seconds(client, monkeypatch):
 
 
 def test_targets_make_health_degraded(client, monkeypatch):
-    # dlq_count > target is one of the contract's reasons; a negative target makes "0 records" too many.
-    monkeypatch.setattr(health_service, "TARGETS", health_service.Targets(dlq_count=-1))
+    # Recent dead letters are one of the reasons; a negative target makes "0 in the last hour" too many.
+    monkeypatch.setattr(health_service, "TARGETS", health_service.Targets(dlq_recent=-1))
     h, _ = _health(client)
     assert h["status"] == "degraded"
-    assert f"{h['dlq_count']} records on events.dlq" in h["reasons"]
+    assert any("dead letters on events.dlq in the last 1 h" in r for r in h["reasons"]), h["reasons"]
 
 
 def test_health_is_public_and_not_rate_limited(client):

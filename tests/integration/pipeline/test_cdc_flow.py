@@ -158,6 +158,7 @@ def test_a_poison_record_goes_to_the_dlq_with_its_reason_and_later_records_flow(
     run_until(loop, lambda: loop.stats.applied >= 1 and loop.stats.dead_lettered >= 1)
     assert portfolio_row(fleet)["miners_total"] == 1
     assert health.dlq_count() == dlq_before + 1
+    assert health.dlq_recent(60) >= 1
 
     dlq = DeadLetterQueue(producer, SchemaRegistryClient({"url": settings.schema_registry_url}))
     c = Consumer({"bootstrap.servers": settings.kafka_brokers, "group.id": f"probe-{uuid.uuid4()}",
