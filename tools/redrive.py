@@ -4,8 +4,9 @@ Each dead letter on events.dlq carries the original record's key and value bytes
 them again to the original topic, with a `dlq.redriven-from` header naming the dead letter. Every consumer
 of that topic sees the record again; those that had applied it skip it through their inbox.
 
-Progress is kept as the offsets of the consumer group `hashinsight.redrive`, so a dead letter is redriven
-once: a second run finds nothing new. --consumer limits the redrive to letters one consumer gave up on;
+Progress is kept as the offsets of the consumer group `hashinsight.redrive` (`hashinsight.redrive.<consumer>`
+with --consumer), so a dead letter is redriven once: a second run finds nothing new. --consumer limits the
+redrive to letters one consumer gave up on;
 --dry-run lists what would be redriven and moves nothing.
 """
 
@@ -24,7 +25,11 @@ from app.config import get_settings
 GROUP = "hashinsight.redrive"
 
 
-def redrive(consumer_name: str | None, dry_run: bool, group: str = GROUP, idle_timeout: float = 3.0) -> Counter[str]:
+def redrive(consumer_name: str | None, dry_run: bool, group: str | None = None, idle_timeout: float = 3.0
+            ) -> Counter[str]:
+    # A redrive limited to one consumer keeps its own position, so it never moves past other consumers'
+    # letters; a full redrive that follows may re-publish that consumer's letters again, which its inbox skips.
+    group = group or (f"{GROUP}.{consumer_name}" if consumer_name else GROUP)
     settings = get_settings()
     producer = Producer({"bootstrap.servers": settings.kafka_brokers, "enable.idempotence": True})
     dlq = DeadLetterQueue(producer, SchemaRegistryClient({"url": settings.schema_registry_url}))
