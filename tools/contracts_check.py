@@ -172,15 +172,23 @@ def _example_errors(doc: dict[str, Any], schema: dict[str, Any], value: Any) -> 
     return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)]
 
 
-def check_openapi(path: Path, report: Report) -> None:
-    where = path.name
+def _load_document(path: Path, report: Report) -> dict[str, Any] | None:
+    """The YAML document at path, or None with the reason reported."""
     try:
         doc = load_yaml(path)
     except (OSError, yaml.YAMLError) as exc:
-        report.error(where, f"cannot load: {exc}")
-        return
+        report.error(path.name, f"cannot load: {exc}")
+        return None
     if not isinstance(doc, dict):
-        report.error(where, "not a mapping")
+        report.error(path.name, "not a mapping")
+        return None
+    return doc
+
+
+def check_openapi(path: Path, report: Report) -> None:
+    where = path.name
+    doc = _load_document(path, report)
+    if doc is None:
         return
 
     # Connexion 3.3 validates specs against the OpenAPI 3.0 meta-schema only.
@@ -502,13 +510,8 @@ def _avro_valid(raw: dict[str, Any], parsed: dict[str, Any], value: Any) -> str 
 def check_asyncapi(path: Path, parsed_avro: dict[str, dict[str, Any]], report: Report) -> None:
     where = path.name
     contracts_dir = path.parent
-    try:
-        doc = load_yaml(path)
-    except (OSError, yaml.YAMLError) as exc:
-        report.error(where, f"cannot load: {exc}")
-        return
-    if not isinstance(doc, dict):
-        report.error(where, "not a mapping")
+    doc = _load_document(path, report)
+    if doc is None:
         return
 
     meta = json.loads((contracts_dir / ASYNCAPI_META_SCHEMA).read_text(encoding="utf-8"))
