@@ -11,6 +11,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -66,10 +67,23 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def curl(doc: dict[str, Any], op: Operation) -> str:
+@dataclass(frozen=True)
+class ExampleRequest:
+    """An operation's request as its examples spell it: what the curl shows and the example test sends."""
+
+    method: str
+    path: str  # path parameters filled in
+    query: list[tuple[str, str]]
+    headers: list[tuple[str, str]]
+    media_type: str | None
+    body: Any  # the example body, or None
+    form_properties: dict[str, Any]  # schema properties of a form body (for x-curl-value)
+
+
+def example_request(doc: dict[str, Any], op: Operation) -> ExampleRequest:
     path = op.path
     query: list[tuple[str, str]] = []
-    headers: list[str] = []
+    headers: list[tuple[str, str]] = []
     for param in op.parameters:
         if "example" not in param:
             continue
@@ -80,8 +94,19 @@ def curl(doc: dict[str, Any], op: Operation) -> str:
         elif where == "query":
             query.append((param["name"], value))
         elif where == "header":
-            headers.append(f"{param['name']}: {value}")
+            headers.append((param["name"], value))
+    media_type, body, form_properties = None, None, {}
+    if "requestBody" in op.spec:
+        request_body = resolve_ref(doc, op.spec["requestBody"])
+        media_type, media = next(iter((request_body.get("content") or {}).items()))
+        _, body = media_example(doc, media)
+        if media_type == "application/x-www-form-urlencoded":
+            form_properties = (resolve_ref(doc, media.get("schema", {})) or {}).get("properties", {})
+    return ExampleRequest(op.method.upper(), path, query, headers, media_type, body, form_properties)
 
+
+def curl(doc: dict[str, Any], op: Operation) -> str:
+    request = example_request(doc, op)
     security = op.spec.get("security") or []
     schemes = [name for requirement in security for name in requirement]
     auth: list[str] = []
@@ -90,28 +115,23 @@ def curl(doc: dict[str, Any], op: Operation) -> str:
     elif "cookieAuth" in schemes:
         auth = ["-b", '"hi_session=$TOKEN"']
 
-    url = "$BASE" + path + ("?" + urlencode(query) if query else "")
+    url = "$BASE" + request.path + ("?" + urlencode(request.query) if request.query else "")
     args: list[str] = ["curl", "-sS", "-i"]
-    if op.method != "get":
-        args += ["-X", op.method.upper()]
+    if request.method != "GET":
+        args += ["-X", request.method]
     lines = [" ".join([*args, _double_quoted(url)])]
     if auth:
         lines.append(" ".join(auth))
-    lines += [f"-H {shlex.quote(h)}" for h in headers]
+    lines += [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in request.headers]
 
-    if "requestBody" in op.spec:
-        body = resolve_ref(doc, op.spec["requestBody"])
-        media_type, media = next(iter((body.get("content") or {}).items()))
-        _, example = media_example(doc, media)
-        if media_type == "application/x-www-form-urlencoded":
-            props = (resolve_ref(doc, media.get("schema", {})) or {}).get("properties", {})
-            for name, value in example.items():
-                override = (resolve_ref(doc, props.get(name, {})) or {}).get("x-curl-value")
-                field_value = override if override is not None else _scalar(value)
-                lines.append(f"--data-urlencode {_double_quoted(f'{name}={field_value}')}")
-        else:
-            lines.append(f"-H {shlex.quote('Content-Type: ' + media_type)}")
-            lines.append(f"--data {_single_quoted(json.dumps(example, ensure_ascii=False))}")
+    if request.media_type == "application/x-www-form-urlencoded":
+        for name, value in request.body.items():
+            override = (resolve_ref(doc, request.form_properties.get(name, {})) or {}).get("x-curl-value")
+            field_value = override if override is not None else _scalar(value)
+            lines.append(f"--data-urlencode {_double_quoted(f'{name}={field_value}')}")
+    elif request.media_type is not None:
+        lines.append(f"-H {shlex.quote('Content-Type: ' + request.media_type)}")
+        lines.append(f"--data {_single_quoted(json.dumps(request.body, ensure_ascii=False))}")
     return " \\\n  ".join(lines)
 
 

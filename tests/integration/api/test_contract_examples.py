@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
+from tools.api_docs import example_request
 from tools.contracts_check import (
     CONTRACTS_DIR,
     iter_operations,
     load_yaml,
-    media_example,
-    resolve_ref,
     success_response,
 )
 
@@ -26,28 +24,17 @@ OPERATIONS = list(iter_operations(DOC))
 
 
 def _request(op, token: str) -> dict[str, Any]:
-    path, query, headers = op.path, {}, {"Authorization": f"Bearer {token}"}
-    for param in op.parameters:
-        if "example" not in param:
-            continue
-        value = str(param["example"])
-        where = param.get("in")
-        if where == "path":
-            path = path.replace("{" + param["name"] + "}", quote(value, safe=""))
-        elif where == "query":
-            query[param["name"]] = value
-        elif where == "header":
-            headers[param["name"]] = value
-    request: dict[str, Any] = {"method": op.method.upper(), "url": path, "params": query, "headers": headers}
-    if "requestBody" in op.spec:
-        media_type, media = next(iter(resolve_ref(DOC, op.spec["requestBody"])["content"].items()))
-        _, example = media_example(DOC, media)
-        if media_type == "application/x-www-form-urlencoded":
-            # The example token is a placeholder (the curl uses $TOKEN): post a real one.
-            request["data"] = {k: (token if k == "token" else v) for k, v in example.items()}
-        else:
-            request["content"] = json.dumps(example)
-            headers["Content-Type"] = media_type
+    """The request the curl of docs/api-examples.md sends (tools.api_docs.example_request), with a real token."""
+    example = example_request(DOC, op)
+    headers = {"Authorization": f"Bearer {token}", **dict(example.headers)}
+    request: dict[str, Any] = {"method": example.method, "url": example.path, "params": dict(example.query),
+                               "headers": headers}
+    if example.media_type == "application/x-www-form-urlencoded":
+        # The example token is a placeholder (the curl uses $TOKEN): post a real one.
+        request["data"] = {k: (token if k == "token" else v) for k, v in example.body.items()}
+    elif example.media_type is not None:
+        request["content"] = json.dumps(example.body)
+        headers["Content-Type"] = example.media_type
     return request
 
 
