@@ -87,7 +87,7 @@ def replay(handler: Handler, topics: list[str] | None, start: datetime, end: dat
         if not total:
             return summary
         loop = None if dry_run else ConsumerLoop(handler, bypass_inbox=bypass_inbox, batch_size=batch_size)
-        codec = EnvelopeCodec(settings.schema_registry_url)
+        codec = loop.codec if loop is not None else EnvelopeCodec(settings.schema_registry_url)
         ends = {(r.topic, r.partition): r.end for r in ranges}
         reader.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
         with tqdm(total=total, unit="event", desc=f"replay {handler.name}", file=sys.stderr) as bar:

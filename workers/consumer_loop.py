@@ -122,7 +122,7 @@ class ConsumerLoop:
         self.redis = redis_client or get_redis(self.settings.redis_url)
         self.lock = RedisLock(self.redis)
         registry = SchemaRegistryClient({"url": self.settings.schema_registry_url})
-        self.codec = EnvelopeCodec(self.settings.schema_registry_url)
+        self.codec = EnvelopeCodec(self.settings.schema_registry_url, client=registry)
         self.dlq = DeadLetterQueue(
             Producer({"bootstrap.servers": self.settings.kafka_brokers, "enable.idempotence": True}), registry
         )

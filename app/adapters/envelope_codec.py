@@ -87,8 +87,9 @@ def envelope_from_record(record: dict[str, Any], topic: str | None = None) -> En
 
 
 class EnvelopeCodec:
-    def __init__(self, registry_url: str) -> None:
-        self._registry = SchemaRegistryClient({"url": registry_url})
+    def __init__(self, registry_url: str, client: SchemaRegistryClient | None = None) -> None:
+        # A caller that already has a registry client passes it, so the process keeps one schema cache.
+        self._registry = client or SchemaRegistryClient({"url": registry_url})
         self._deserialize = AvroDeserializer(self._registry, schema_str=ENVELOPE_READER_SCHEMA)
 
     def decode(self, topic: str, value: bytes | None) -> Envelope:
