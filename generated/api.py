@@ -8,18 +8,7 @@ from datetime import date
 from enum import Enum
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
-
-
-class IdempotencyKey(RootModel[str]):
-    root: str = Field(
-        ...,
-        description="Value of the optional `Idempotency-Key` header of writes: client-chosen, visible ASCII, 1..128 chars\n(e.g. a UUID). A repeated key returns the first result and writes no second event; reusing it with a\ndifferent request is a 409. Keys are global, so use a fresh one per logical write.\n",
-        examples=["3f0c2a9e-5d7b-4c1e-9f3a-2b8d6e4a7c10"],
-        max_length=128,
-        min_length=1,
-        pattern="^[!-~]+$",
-    )
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, SecretStr
 
 
 class FieldError(BaseModel):
@@ -51,71 +40,6 @@ class MinerStatus(str, Enum):
     retired = "retired"
 
 
-class MinerCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    model_id: str = Field(
-        ...,
-        description="Miner model slug (miner_models.id).",
-        examples=["antminer-s21"],
-        max_length=64,
-        min_length=2,
-        pattern="^[a-z0-9][a-z0-9-]*[a-z0-9]$",
-    )
-    label: str | None = Field(None, description="Free-text label.", max_length=100, min_length=1)
-    serial_number: str | None = Field(
-        None, description="Serial number, unique per tenant.", pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-    )
-    status: MinerStatus = Field("active", description="Initial status.")
-    hashrate_ths: float | None = Field(
-        None, description="Hashrate override in TH/s; the model's when absent.", gt=0.0, le=2000.0
-    )
-    power_w: int | None = Field(None, description="Power override in watts; the model's when absent.", ge=1, le=20000)
-    electricity_price_usd_kwh: float | None = Field(
-        None,
-        description="Electricity price override in USD/kWh; the owner's (default 0.07) when absent.",
-        ge=0.0,
-        le=2.0,
-    )
-    pool_fee_pct: float = Field(2.0, description="Pool fee in percent of revenue.", ge=0.0, le=10.0)
-    hosting_site: str | None = Field(None, description="Where the miner is hosted.", max_length=100, min_length=1)
-    purchase_price_usd: float | None = Field(None, description="What the miner cost, in USD.", ge=0.0, le=1000000.0)
-
-
-class Miner(BaseModel):
-    id: UUID
-    tenant_id: str = Field(..., max_length=64)
-    model_id: str = Field(
-        ...,
-        description="Miner model slug (miner_models.id).",
-        examples=["antminer-s21"],
-        max_length=64,
-        min_length=2,
-        pattern="^[a-z0-9][a-z0-9-]*[a-z0-9]$",
-    )
-    label: str | None = Field(..., max_length=100)
-    serial_number: str | None = Field(..., max_length=64)
-    status: MinerStatus
-    hashrate_ths: float = Field(..., description="Effective hashrate in TH/s (the override, else the model's).", ge=0.0)
-    power_w: int = Field(..., description="Effective power in watts (the override, else the model's).", ge=0)
-    electricity_price_usd_kwh: float | None = Field(
-        ..., description="The miner's own price, or null to use the owner's.", ge=0.0
-    )
-    pool_fee_pct: float = Field(..., ge=0.0, le=100.0)
-    hosting_site: str | None = Field(..., max_length=100)
-    purchase_price_usd: float | None = Field(..., ge=0.0)
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-
-
-class MinerList(BaseModel):
-    items: list[Miner] = Field(..., max_length=200)
-    total: int = Field(..., description="How many miners match the filters, over all pages.", ge=0)
-    limit: int = Field(..., ge=1, le=200)
-    offset: int = Field(..., ge=0)
-
-
 class MinerStatusChange(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -123,19 +47,6 @@ class MinerStatusChange(BaseModel):
     status: MinerStatus
     reason: str | None = Field(
         None, description="Why; recorded in the event and the audit log.", max_length=500, min_length=1
-    )
-
-
-class BulkImportRequest(BaseModel):
-    """
-    At most 10,000 items (413 beyond; see the operation).
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    items: list[MinerCreate] = Field(
-        ..., description="The miners to create, 1..10,000 (more is a 413, not a 400).", min_length=1
     )
 
 
@@ -326,6 +237,11 @@ class Trade(BaseModel):
     venue: str = Field(..., max_length=32)
     status: TradeStatus
     executed_at: AwareDatetime
+    signed_with: str | None = Field(
+        None,
+        description="Masked hint of the stored exchange API key the order was signed with (unsealed in memory only), or null when the caller stored no key for the venue.",
+        max_length=16,
+    )
 
 
 class HealthStatus(str, Enum):
@@ -343,6 +259,14 @@ class DependencyHealth(BaseModel):
     detail: str | None = Field(..., max_length=500)
 
 
+class ConnectorTask(BaseModel):
+    id: int = Field(..., ge=0)
+    state: str = Field(..., description="RUNNING, FAILED, PAUSED, UNASSIGNED, ...", max_length=32)
+    reason: str | None = Field(
+        ..., description="Why a FAILED task failed (the first line of its trace); null otherwise.", max_length=500
+    )
+
+
 class KafkaConsumerLag(RootModel[int]):
     root: int = Field(..., ge=0)
 
@@ -355,7 +279,9 @@ class Health(BaseModel):
     status: HealthStatus
     version: str = Field(..., max_length=64)
     outbox_backlog: int | None = Field(
-        ..., description="Outbox rows not yet captured (newer than the connector's last position), or null.", ge=0
+        ...,
+        description="Outbox rows not yet delivered end to end (written, but not yet read back from Kafka by the portfolio consumer), or null when PostgreSQL is unreachable.",
+        ge=0,
     )
     kafka_consumer_lag: dict[str, KafkaConsumerLag] = Field(
         ..., description="Lag (records) per consumer group over its topics."
@@ -375,12 +301,16 @@ class Health(BaseModel):
         description="State of the outbox connector (RUNNING, PAUSED, FAILED, ...), null when Connect is unreachable.",
         max_length=32,
     )
+    connector_tasks: list[ConnectorTask] | None = Field(
+        ...,
+        description="The outbox connector's tasks with their state and, for a FAILED task, the first line of its trace (the connector watchdog restarts failed tasks by itself); null when Connect is unreachable.",
+    )
     dependencies: dict[str, DependencyHealth] = Field(
         ..., description="Status per dependency (postgres, redis, kafka, schema_registry, connect)."
     )
     reasons: list[Reason] | None = Field(
         None,
-        description="Why the status is degraded (empty when ok), e.g. a stalled outbox, consumer lag, dead letters.",
+        description="Why the status is degraded (empty when ok), e.g. a stalled outbox, consumer lag, dead letters. Only for callers with an ops:read token.",
     )
 
 
@@ -395,6 +325,167 @@ class LoginForm(BaseModel):
         min_length=20,
         pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$",
     )
+
+
+class MinerPoolInput(BaseModel):
+    """
+    The mining pool a miner points at. `password` is sealed before it is stored and never returned.
+    On a change (PATCH) null removes the pool; on a create null is the same as leaving it out.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    url: str = Field(
+        ...,
+        description="Stratum URL, e.g. stratum+tcp://btc.pool.example:3333.",
+        max_length=300,
+        min_length=8,
+        pattern="^(stratum\\+tcp|stratum\\+ssl|stratum2\\+tcp|tcp|ssl)://[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[!-~]*)?$",
+    )
+    worker: str = Field(..., description="Worker name at the pool.", max_length=128, min_length=1, pattern="^[!-~]+$")
+    password: SecretStr | None = Field(
+        None, description="Pool password; omit it on a change to keep the stored one.", max_length=256, min_length=1
+    )
+
+
+class MinerPool(BaseModel):
+    """
+    The miner's pool without its password (`password_set` and a masked hint), or null.
+    """
+
+    url: str = Field(..., max_length=300)
+    worker: str = Field(..., max_length=128)
+    password_set: bool = Field(..., description="True when a sealed password is stored.")
+    password_hint: str | None = Field(
+        ...,
+        description="A masked hint (the last two characters of a password of 8 or more); null without a password.",
+        max_length=16,
+    )
+
+
+class MinerUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    label: str | None = Field(None, description="Free-text label.", max_length=100, min_length=1)
+    hosting_site: str | None = Field(None, description="Where the miner is hosted.", max_length=100, min_length=1)
+    pool: MinerPoolInput | None = None
+
+
+class TreasuryCredentialsInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    exchange: str = Field(
+        ...,
+        description="The exchange (trading venue) the key is for; `paper` is the simulated venue.",
+        pattern="^[a-z][a-z0-9_-]{1,31}$",
+    )
+    api_key: SecretStr = Field(..., max_length=256, min_length=8)
+    api_secret: SecretStr = Field(..., max_length=512, min_length=8)
+
+
+class TreasuryCredentials(BaseModel):
+    exchange: str = Field(..., max_length=32)
+    api_key_hint: str = Field(
+        ..., description="The last characters of the key (at most 8, and never more than a third of it).", max_length=16
+    )
+    api_secret_set: bool
+    master_key_id: str = Field(..., description="Id of the master key that wraps the record's data key.", max_length=64)
+    updated_at: AwareDatetime
+
+
+class MarketSnapshotInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    btc_price_usd: float = Field(..., description="BTC price in USD.", ge=0.01, le=100000000.0)
+    difficulty: float = Field(..., description="Network difficulty (1 is the protocol's minimum).", ge=1.0, le=1e18)
+    block_reward_btc: float = Field(
+        ..., description="Block subsidy in BTC (1 satoshi to the original 50 BTC).", ge=1e-08, le=50.0
+    )
+    network_hashrate_ehs: float | None = Field(
+        None, description="Network hashrate in EH/s; derived from the difficulty when absent.", ge=1e-06, le=1000000.0
+    )
+    ts: AwareDatetime | None = Field(
+        None, description="When the snapshot was taken (with a time zone); now when absent."
+    )
+
+
+class MarketSnapshot(BaseModel):
+    ts: AwareDatetime
+    btc_price_usd: float = Field(..., ge=0.0)
+    difficulty: float = Field(..., ge=0.0)
+    block_reward_btc: float = Field(..., ge=0.0)
+    network_hashrate_ehs: float = Field(..., ge=0.0)
+    source: str = Field(..., max_length=32)
+    is_latest: bool = Field(..., description="True when this snapshot is now the newest, the one every figure uses.")
+
+
+class MaintenanceWindowInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    miner_id: UUID
+    starts_at: AwareDatetime = Field(..., description="Start, with a time zone.")
+    ends_at: AwareDatetime = Field(
+        ..., description="End, after the start and in the future; at most 14 days after the start."
+    )
+    reason: str | None = Field(None, max_length=500, min_length=1)
+
+
+class MaintenanceWindow(BaseModel):
+    id: UUID
+    miner_id: UUID
+    miner_label: str | None = Field(..., max_length=100)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: str | None = Field(..., max_length=500)
+    days: list[date] = Field(..., description="The UTC days the window touches.", max_length=15)
+    created_at: AwareDatetime
+
+
+class OpsSchedule(BaseModel):
+    day: date
+    stale: bool = Field(..., description="True when this is a cached value past its TTL, served while a refresh runs.")
+    generated_at: AwareDatetime
+    windows: list[MaintenanceWindow] = Field(..., max_length=10000)
+
+
+class SubscriptionPlan(str, Enum):
+    free = "free"
+    pro = "pro"
+    enterprise = "enterprise"
+
+
+class SubscriptionChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    plan: SubscriptionPlan
+
+
+class PreviousPlan(str, Enum):
+    """
+    The plan before the change (free when the caller had no subscription).
+    """
+
+    free = "free"
+    pro = "pro"
+    enterprise = "enterprise"
+
+
+class Subscription(BaseModel):
+    plan: SubscriptionPlan
+    requests_per_minute: int = Field(..., ge=1)
+    burst: int = Field(..., ge=1)
+    previous_plan: PreviousPlan | None = Field(
+        ..., description="The plan before the change (free when the caller had no subscription)."
+    )
+    changed: bool = Field(..., description="False when the caller was already on this plan (nothing was written).")
+    updated_at: AwareDatetime
 
 
 class Problem(BaseModel):
@@ -417,4 +508,133 @@ class Problem(BaseModel):
     )
     errors: list[FieldError] | None = Field(
         None, description="Field-level errors, for validation problems.", max_length=1000
+    )
+
+
+class MinerCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    model_id: str = Field(
+        ...,
+        description="Miner model slug (miner_models.id).",
+        examples=["antminer-s21"],
+        max_length=64,
+        min_length=2,
+        pattern="^[a-z0-9][a-z0-9-]*[a-z0-9]$",
+    )
+    label: str | None = Field(None, description="Free-text label.", max_length=100, min_length=1)
+    serial_number: str | None = Field(
+        None, description="Serial number, unique per tenant.", pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    )
+    status: MinerStatus = Field("active", description="Initial status.")
+    hashrate_ths: float | None = Field(
+        None, description="Hashrate override in TH/s; the model's when absent.", gt=0.0, le=2000.0
+    )
+    power_w: int | None = Field(None, description="Power override in watts; the model's when absent.", ge=1, le=20000)
+    electricity_price_usd_kwh: float | None = Field(
+        None,
+        description="Electricity price override in USD/kWh; the owner's (default 0.07) when absent.",
+        ge=0.0,
+        le=2.0,
+    )
+    pool_fee_pct: float = Field(2.0, description="Pool fee in percent of revenue.", ge=0.0, le=10.0)
+    hosting_site: str | None = Field(None, description="Where the miner is hosted.", max_length=100, min_length=1)
+    purchase_price_usd: float | None = Field(None, description="What the miner cost, in USD.", ge=0.0, le=1000000.0)
+    pool: MinerPoolInput | None = None
+
+
+class Miner(BaseModel):
+    id: UUID
+    tenant_id: str = Field(..., max_length=64)
+    model_id: str = Field(
+        ...,
+        description="Miner model slug (miner_models.id).",
+        examples=["antminer-s21"],
+        max_length=64,
+        min_length=2,
+        pattern="^[a-z0-9][a-z0-9-]*[a-z0-9]$",
+    )
+    label: str | None = Field(..., max_length=100)
+    serial_number: str | None = Field(..., max_length=64)
+    status: MinerStatus
+    hashrate_ths: float = Field(..., description="Effective hashrate in TH/s (the override, else the model's).", ge=0.0)
+    power_w: int = Field(..., description="Effective power in watts (the override, else the model's).", ge=0)
+    electricity_price_usd_kwh: float | None = Field(
+        ..., description="The miner's own price, or null to use the owner's.", ge=0.0
+    )
+    pool_fee_pct: float = Field(..., ge=0.0, le=100.0)
+    hosting_site: str | None = Field(..., max_length=100)
+    purchase_price_usd: float | None = Field(..., ge=0.0)
+    pool: MinerPool | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class MinerList(BaseModel):
+    items: list[Miner] = Field(..., max_length=200)
+    total: int = Field(..., description="How many miners match the filters, over all pages.", ge=0)
+    limit: int = Field(..., ge=1, le=200)
+    offset: int = Field(..., ge=0)
+
+
+class BulkImportRequest(BaseModel):
+    """
+    At most 10,000 items (413 beyond; see the operation).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    items: list[MinerCreate] = Field(
+        ..., description="The miners to create, 1..10,000 (more is a 413, not a 400).", max_length=10000, min_length=1
+    )
+
+
+class MinerForm(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    model_id: str = Field(
+        ...,
+        description="Miner model slug (miner_models.id).",
+        examples=["antminer-s21"],
+        max_length=64,
+        min_length=2,
+        pattern="^[a-z0-9][a-z0-9-]*[a-z0-9]$",
+    )
+    label: str | None = Field(None, description="Free-text label; empty means none.", max_length=100)
+    csrf_token: str | None = Field(
+        None,
+        description="The page's CSRF token for this session (required with the `hi_session` cookie).",
+        max_length=128,
+    )
+    idempotency_key: str | None = Field(
+        None,
+        description="Value of the optional `Idempotency-Key` header of writes: client-chosen, visible ASCII, 1..128 chars\n(e.g. a UUID). A repeated key returns the first result and writes no second event; reusing it with a\ndifferent request is a 409. Keys are global, so use a fresh one per logical write. Remembered for\n24 hours (IDEMPOTENCY_RETENTION_HOURS): a key older than that is a new request.\n",
+        examples=["3f0c2a9e-5d7b-4c1e-9f3a-2b8d6e4a7c10"],
+        max_length=128,
+        min_length=1,
+        pattern="^[!-~]+$",
+    )
+
+
+class MinerStatusForm(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    status: MinerStatus
+    reason: str | None = Field(None, description="Why; empty means none.", max_length=500)
+    csrf_token: str | None = Field(
+        None,
+        description="The page's CSRF token for this session (required with the `hi_session` cookie).",
+        max_length=128,
+    )
+    idempotency_key: str | None = Field(
+        None,
+        description="Value of the optional `Idempotency-Key` header of writes: client-chosen, visible ASCII, 1..128 chars\n(e.g. a UUID). A repeated key returns the first result and writes no second event; reusing it with a\ndifferent request is a 409. Keys are global, so use a fresh one per logical write. Remembered for\n24 hours (IDEMPOTENCY_RETENTION_HOURS): a key older than that is a new request.\n",
+        examples=["3f0c2a9e-5d7b-4c1e-9f3a-2b8d6e4a7c10"],
+        max_length=128,
+        min_length=1,
+        pattern="^[!-~]+$",
     )

@@ -54,6 +54,7 @@ OPERATIONS: dict[str, Operation] = {
         "bulk_import_miners", "POST", "/api/miners/bulk", "miners", ("miners:write",), False
     ),
     "get_miner": Operation("get_miner", "GET", "/api/miners/{id}", "miners", ("miners:read",), False),
+    "update_miner": Operation("update_miner", "PATCH", "/api/miners/{id}", "miners", ("miners:write",), False),
     "change_miner_status": Operation(
         "change_miner_status", "PATCH", "/api/miners/{id}/status", "miners", ("miners:write",), False
     ),
@@ -67,8 +68,29 @@ OPERATIONS: dict[str, Operation] = {
     "execute_trade": Operation(
         "execute_trade", "POST", "/api/treasury/execute", "treasury", ("treasury:trade",), False
     ),
-    "get_health": Operation("get_health", "GET", "/api/health", "health", (), True),
+    "put_treasury_credentials": Operation(
+        "put_treasury_credentials", "PUT", "/api/treasury/credentials", "treasury", ("treasury:trade",), False
+    ),
+    "record_market_snapshot": Operation(
+        "record_market_snapshot", "POST", "/api/market/snapshots", "market", ("market:write",), False
+    ),
+    "schedule_maintenance": Operation(
+        "schedule_maintenance", "POST", "/api/ops/maintenance", "ops", ("ops:write",), False
+    ),
+    "get_ops_schedule": Operation("get_ops_schedule", "GET", "/api/ops/schedule", "ops", ("ops:read",), False),
+    "change_subscription": Operation(
+        "change_subscription", "PUT", "/api/subscription", "billing", ("billing:write",), False
+    ),
+    "get_health": Operation("get_health", "GET", "/api/health", "health", ("ops:read",), False),
+    "get_metrics": Operation("get_metrics", "GET", "/metrics", "observability", (), True),
     "analytics_main": Operation("analytics_main", "GET", "/analytics/main", "analytics", ("portfolio:read",), False),
+    "analytics_stream": Operation(
+        "analytics_stream", "GET", "/analytics/stream", "analytics", ("portfolio:read",), False
+    ),
+    "add_miner_form": Operation("add_miner_form", "POST", "/analytics/miners", "analytics", ("miners:write",), False),
+    "change_miner_status_form": Operation(
+        "change_miner_status_form", "POST", "/analytics/miners/{id}/status", "analytics", ("miners:write",), False
+    ),
     "login_form": Operation("login_form", "GET", "/analytics/login", "auth", (), True),
     "login": Operation("login", "POST", "/analytics/login", "auth", (), True),
 }

@@ -3,16 +3,22 @@
 Checks, each reported with the file and the place that fails:
   * openapi.yaml validates (openapi-spec-validator) and follows the house rules: every operation has a
     snake_case operationId and a first tag naming its handler module, examples that match their schemas,
-    explicit security (scopes from info.x-scopes, or `security: []` when public), problem+json errors,
+    explicit security (scopes from info.x-scopes, `security: []` when public, a `{}` alternative when the token
+    is optional), problem+json errors,
     rate-limit headers on 429 and an Idempotency-Key on authenticated writes;
   * asyncapi.yaml validates against the official AsyncAPI 3.0.0 JSON Schema (vendored in contracts/meta/),
     every channel carries the Kafka bindings topic creation reads, and every message payload resolves to
     an .avsc that parses, with examples that the schemas accept;
   * every .avsc parses with fastavro, has the house namespace and a doc on every field;
-  * BACKWARD compatibility: an .avsc changed since the baseline (default: the last commit) must still read
-    records written with the baseline's schema.
+  * BACKWARD compatibility: every .avsc of the last released contract (contracts/released/avro/, the baseline
+    kept in the repository) must still be readable: a changed schema must read records written with the released
+    one, and a released schema may not disappear. A clean checkout therefore compares HEAD with the release,
+    never HEAD with itself. The registry enforces the same rule on the event subjects (tools/topics.py).
 
-Usage: python -m tools.contracts_check [--contracts DIR] [--baseline DIR | --baseline-rev REV]
+Cutting a release: once a contract change has shipped, copy contracts/avro/*.avsc over contracts/released/avro/
+and set contracts/released/VERSION (`python -m tools.contracts_check --cut-release 0.2.0` does both).
+
+Usage: python -m tools.contracts_check [--contracts DIR] [--baseline DIR | --baseline-rev REV] [--cut-release V]
 The other tools import the loaders below (load_yaml, iter_operations, resolve_ref).
 """
 
@@ -258,7 +264,10 @@ def check_openapi(path: Path, report: Report) -> None:
                     scope_sets.add(tuple(sorted(scopes)))
             if len(scope_sets) > 1:
                 report.error(at, "security alternatives must require the same scopes")
-            for status in ("401", "403", "429"):
+            # `{}` among the alternatives: the token is optional, and a missing or insufficient one falls back to
+            # the public answer rather than a 401/403.
+            optional = any(not requirement for requirement in security)
+            for status in ("429",) if optional else ("401", "403", "429"):
                 if status not in responses:
                     report.error(at, f"authenticated operation must declare a {status} response")
 
@@ -622,21 +631,43 @@ def check_asyncapi(path: Path, parsed_avro: dict[str, dict[str, Any]], report: R
 # --------------------------------------------------------------------------------------------- main
 
 
+RELEASED_DIR = "released"
+
+
 def check_all(
     contracts_dir: Path = CONTRACTS_DIR,
     baseline_dir: Path | None = None,
-    baseline_rev: str = "HEAD",
+    baseline_rev: str | None = None,
 ) -> Report:
-    """Run every check. The compatibility baseline is `baseline_dir` (an avro/ dir) or git `baseline_rev`."""
+    """Run every check. The compatibility baseline is `baseline_dir` (an avro/ dir), git `baseline_rev`, or by
+    default the released contract kept in `contracts_dir/released/avro`."""
     report = Report()
     check_openapi(contracts_dir / "openapi.yaml", report)
     parsed = check_avro(contracts_dir / "avro", report)
     check_asyncapi(contracts_dir / "asyncapi.yaml", parsed, report)
-    if baseline_dir is not None:
-        check_backward_dirs(baseline_dir, contracts_dir / "avro", report)
-    else:
+    if baseline_rev is not None:
         check_backward_git(contracts_dir, baseline_rev, report)
+        return report
+    baseline = baseline_dir if baseline_dir is not None else contracts_dir / RELEASED_DIR / "avro"
+    if not sorted(baseline.glob("*.avsc")):
+        report.error(str(baseline), "no released .avsc to compare with: the compatibility gate cannot run")
+    else:
+        check_backward_dirs(baseline, contracts_dir / "avro", report)
     return report
+
+
+def cut_release(contracts_dir: Path, version: str) -> list[str]:
+    """Make the current Avro schemas the released baseline; returns the files copied."""
+    target = contracts_dir / RELEASED_DIR / "avro"
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("*.avsc"):
+        old.unlink()
+    copied = []
+    for path in sorted((contracts_dir / "avro").glob("*.avsc")):
+        (target / path.name).write_bytes(path.read_bytes())
+        copied.append(path.name)
+    (contracts_dir / RELEASED_DIR / "VERSION").write_text(version + "\n")
+    return copied
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -644,8 +675,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contracts", type=Path, default=CONTRACTS_DIR, help="contracts directory")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--baseline", type=Path, help="avro/ directory holding the previous schemas")
-    group.add_argument("--baseline-rev", default="HEAD", help="git revision holding the previous schemas")
+    group.add_argument("--baseline-rev", default=None, help="git revision holding the previous schemas")
+    parser.add_argument("--cut-release", metavar="VERSION", help="make the current Avro schemas the baseline")
     args = parser.parse_args(argv)
+    if args.cut_release:
+        report = check_all(args.contracts, args.baseline, args.baseline_rev)
+        if not report.ok:
+            for error in report.errors:
+                print(f"ERROR {error}", file=sys.stderr)
+            print("contracts-check: not cutting a release from contracts that fail the checks", file=sys.stderr)
+            return 1
+        copied = cut_release(args.contracts, args.cut_release)
+        print(f"released {args.cut_release}: {len(copied)} schemas in {args.contracts / RELEASED_DIR}")
+        return 0
 
     report = check_all(args.contracts, args.baseline, args.baseline_rev)
     for note in report.notes:

@@ -4,6 +4,8 @@
   generated/events/<name>.py    pydantic v2 models of each contracts/avro/<name>.avsc
   generated/events/__init__.py  EVENT_MODELS (kind -> payload model) and TOPIC_OF_KIND, from asyncapi.yaml
   generated/routes.py           the operation table and the Connexion resolver (501 stub when no handler)
+  generated/asyncapi-html/      HTML docs of asyncapi.yaml (npm @asyncapi/cli + html-template, tools/asyncapi_docs.py),
+                                served at /api/events/
 
 Everything is written to a temporary directory first, formatted with a pinned, config-independent ruff
 invocation, then copied; so the output depends only on contracts/ and the pinned tool versions.
@@ -25,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools import asyncapi_docs
 from tools.contracts_check import (
     CONTRACTS_DIR,
     REPO_ROOT,
@@ -367,6 +370,8 @@ def generate_into(target: Path, contracts: Path = CONTRACTS_DIR) -> None:
     (events / "__init__.py").write_text(render_events_init(contracts), encoding="utf-8")
     (target / "routes.py").write_text(render_routes(contracts), encoding="utf-8")
     format_tree(target)
+    # Last: ruff must not see the HTML docs' JavaScript (it formats .py only, but walks the tree).
+    asyncapi_docs.render(target / asyncapi_docs.OUT_NAME, contracts / "asyncapi.yaml")
 
 
 def tree(root: Path) -> set[str]:
@@ -384,6 +389,9 @@ def differences(expected: Path, actual: Path) -> list[str]:
         out.append(f"not generated (stale): {name}")
     for name in sorted(want & have):
         if not filecmp.cmp(expected / name, actual / name, shallow=False):
+            if not name.endswith(".py"):  # the HTML docs: minified, a line diff would say nothing
+                out.append(f"differs: {name}")
+                continue
             diff = difflib.unified_diff(
                 (actual / name).read_text(encoding="utf-8").splitlines(keepends=True),
                 (expected / name).read_text(encoding="utf-8").splitlines(keepends=True),

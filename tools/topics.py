@@ -1,7 +1,15 @@
-"""Create and update Kafka topics from the channel bindings in contracts/asyncapi.yaml (`make topics`).
+"""Create and update Kafka topics from the channel bindings in contracts/asyncapi.yaml (`make topics`), and make
+the schema registry enforce BACKWARD compatibility on the event subjects.
 
 Idempotent: a missing topic is created; an existing one gets its configuration set to the binding's and its
 partition count raised to the binding's. Partitions are never lowered (Kafka cannot), which is reported.
+
+Compatibility: the registry's global rule is set to BACKWARD, so every subject, including the ones registered
+later (the connector auto-registers `events.<domain>-value` / `-key` at its first record, the dead-letter
+serializer `events.dlq-value`), gets it from birth; each existing `events.*` subject also gets its own BACKWARD
+rule. A new schema version that cannot read the previous one's records is then refused with 409. The schemas the
+connector derives from the outbox table change only when the table does, and migrations only add nullable
+columns, which stay BACKWARD compatible. `make register` applies the rule too.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 from confluent_kafka.admin import (
     AdminClient,
@@ -24,6 +33,8 @@ from confluent_kafka.admin import (
 
 from app.config import get_settings
 
+COMPATIBILITY = "BACKWARD"
+EVENT_SUBJECT_PREFIX = "events."
 ASYNCAPI = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi.yaml"
 
 
@@ -59,17 +70,21 @@ def load_specs(path: Path = ASYNCAPI) -> list[TopicSpec]:
 
 def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
     """Bring the cluster in line with the specs; returns one line per topic saying what was done."""
-    existing = admin.list_topics(timeout=timeout).topics
+    metadata = admin.list_topics(timeout=timeout)
+    existing = metadata.topics
+    brokers = len(metadata.brokers)
     report = []
     missing = [s for s in specs if s.name not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(s.name, s.partitions, s.replicas, config=s.config) for s in missing],
+            [NewTopic(s.name, s.partitions, min(s.replicas, brokers), config=s.config) for s in missing],
             operation_timeout=timeout,
         )
         for name, fut in futures.items():
             fut.result()
-            report.append(f"created  {name}")
+            spec = next(s for s in missing if s.name == name)
+            capped = f" ({brokers} replica(s): the cluster has {brokers} broker(s))" if spec.replicas > brokers else ""
+            report.append(f"created  {name}{capped}")
     for spec in specs:
         if spec.name not in existing:
             continue
@@ -110,6 +125,30 @@ def missing_topics(admin: AdminClient, specs: list[TopicSpec]) -> list[str]:
     return [s.name for s in specs if s.name not in existing]
 
 
+def ensure_compatibility(registry_url: str | None = None, timeout: float = 10.0) -> list[str]:
+    """Global BACKWARD rule, and a BACKWARD rule on each existing events.* subject (Confluent-compatible API)."""
+    url = (registry_url or get_settings().schema_registry_url).rstrip("/")
+    body = {"compatibility": COMPATIBILITY}
+    report = []
+    resp = requests.put(f"{url}/config", json=body, timeout=timeout)
+    resp.raise_for_status()
+    report.append(f"registry compatibility {COMPATIBILITY} (global)")
+    subjects = requests.get(f"{url}/subjects", timeout=timeout)
+    subjects.raise_for_status()
+    for subject in sorted(s for s in subjects.json() if s.startswith(EVENT_SUBJECT_PREFIX)):
+        requests.put(f"{url}/config/{subject}", json=body, timeout=timeout).raise_for_status()
+        report.append(f"registry compatibility {COMPATIBILITY} on {subject}")
+    return report
+
+
+def subject_compatibility(subject: str, registry_url: str | None = None) -> str | None:
+    url = (registry_url or get_settings().schema_registry_url).rstrip("/")
+    # defaultToGlobal: a subject without a rule of its own is governed by the global one (Apicurio answers NONE
+    # for it otherwise, although it enforces the global rule).
+    resp = requests.get(f"{url}/config/{subject}", params={"defaultToGlobal": "true"}, timeout=10)
+    return resp.json().get("compatibilityLevel") if resp.status_code == 200 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--asyncapi", type=Path, default=ASYNCAPI)
@@ -121,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
     except Exception as exc:  # a broker error is the user's to read, not a traceback
         print(f"topics: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for line in ensure_compatibility():
+            print(line)
+    except requests.RequestException as exc:
+        print(f"topics: the schema registry refused the compatibility rule: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -26,3 +26,7 @@ class CrmSubscriptionChanged(BaseModel):
 
     plan: SubscriptionPlan = Field(..., description="The new plan.")
     requests_per_minute: int = Field(..., description="The plan's API rate limit, requests per minute (> 0).")
+    burst: int | None = Field(
+        None, description="How many requests may arrive back to back on the new plan, or null from older producers."
+    )
+    previous_plan: SubscriptionPlan | None = Field(None, description="The plan before the change, or null.")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 class EventEnvelope(BaseModel):
     """
-    The value of every record on events.miner, events.treasury, events.ops and events.crm: one event_outbox row as Debezium delivers it after ExtractNewRecordState. The kind-specific data is the JSON text in `payload`; its shape is the payload schema named by `kind` (see asyncapi.yaml).
+    The value of every record on events.miner, events.treasury, events.ops, events.crm and events.market: one event_outbox row as Debezium delivers it after ExtractNewRecordState. The kind-specific data is the JSON text in `payload`; its shape is the payload schema named by `kind` (see asyncapi.yaml).
     """
 
     id: str = Field(

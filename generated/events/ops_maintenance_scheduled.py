@@ -11,13 +11,18 @@ from pydantic import BaseModel, Field
 
 class OpsMaintenanceScheduled(BaseModel):
     """
-    Payload of kind ops.maintenance_scheduled: a maintenance window was planned for a miner.
+    Payload of kind ops.maintenance_scheduled: a maintenance window was planned for a miner (POST /api/ops/maintenance). The miner earns nothing, and draws no power, for the hours of the window.
     """
 
     miner_id: UUID = Field(..., description="Id of the miner (miners.id).")
-    day: str = Field(
-        ..., description="UTC day of the window, YYYY-MM-DD (names the cache key ops_schedule:{uid}:{yyyymmdd})."
-    )
+    day: str = Field(..., description="First UTC day the window touches, YYYY-MM-DD.")
     window_start: str = Field(..., description="Start of the window, ISO-8601 UTC.")
     window_end: str = Field(..., description="End of the window, ISO-8601 UTC, after window_start.")
     reason: str | None = Field(None, description="Why maintenance is needed, or null.")
+    window_id: UUID | None = Field(
+        None, description="Id of the window (maintenance_windows.id), or null from producers before it existed."
+    )
+    days: list[str] | None = Field(
+        [],
+        description="Every UTC day (YYYY-MM-DD) the window touches: the consumer invalidates exactly these ops_schedule:{uid}:{yyyymmdd} keys.",
+    )
