@@ -16,7 +16,7 @@ from psycopg2.extensions import connection as PgConnection
 from psycopg2.extensions import cursor as PgCursor
 
 # The native stack's port (infra/stack.env); overriding PG_PORT moves every default URL with it.
-_PORT = os.environ.get("PG_PORT", "55432")
+_PORT = os.environ.get("PG_PORT", "15432")
 DEFAULT_ADMIN_URL = f"postgresql://postgres:postgres@127.0.0.1:{_PORT}/hashinsight"
 DEFAULT_API_URL = f"postgresql://hashinsight_api:hashinsight_api@127.0.0.1:{_PORT}/hashinsight"
 DEFAULT_WORKER_URL = f"postgresql://hashinsight_worker:hashinsight_worker@127.0.0.1:{_PORT}/hashinsight"

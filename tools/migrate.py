@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import sys
 import time
@@ -123,6 +124,27 @@ def ensure_partitions(conn: PgConnection) -> int | None:
         return int(cur.fetchone()[0])
 
 
+# Role -> the variable holding its password (docker-compose.yml passes them from the env file).
+ROLE_PASSWORD_ENV = {"hashinsight_api": "API_DB_PASSWORD", "hashinsight_worker": "WORKER_DB_PASSWORD",
+                     "debezium": "DEBEZIUM_DB_PASSWORD"}
+
+
+def set_role_passwords(url: str, env: dict[str, str]) -> list[str]:
+    """ALTER ROLE ... PASSWORD for each role whose variable is set; returns the roles changed. Migration 0001
+    creates the roles with development passwords and never changes them; this is the step that replaces them."""
+    changed = []
+    conn = db.connect(url, application_name="hashinsight-migrate")
+    try:
+        with conn, conn.cursor() as cur:
+            for role, var in ROLE_PASSWORD_ENV.items():
+                if env.get(var):
+                    cur.execute(f"ALTER ROLE {role} PASSWORD %s", (env[var],))  # role names are our constants
+                    changed.append(role)
+    finally:
+        conn.close()
+    return changed
+
+
 def migrate(url: str, directory: Path = MIGRATIONS_DIR, *, maintenance: bool = True, out=print) -> list[str]:
     """Apply what is pending; returns the applied file names. Raises MigrationError when refused."""
     migrations = discover(directory)
@@ -157,11 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="default: $ADMIN_DATABASE_URL or the stack's")
     parser.add_argument("--dir", type=Path, default=MIGRATIONS_DIR, help="migrations directory")
     parser.add_argument("--no-maintenance", action="store_true", help="skip the partition top-up")
+    parser.add_argument("--role-passwords-from-env", action="store_true",
+                        help="then set the roles' passwords from " + ", ".join(ROLE_PASSWORD_ENV.values()))
     args = parser.parse_args(argv)
     url = args.database_url or db.admin_url()
     started = time.monotonic()
     try:
         migrate(url, args.dir, maintenance=not args.no_maintenance)
+        if args.role_passwords_from_env:
+            changed = set_role_passwords(url, dict(os.environ))
+            print(f"migrate: passwords set for {', '.join(changed) or 'no role (no variable set)'}")
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1
