@@ -11,17 +11,21 @@ def _env(name: str, default: str) -> str:
     return value if value not in (None, "") else default
 
 
+BUILTIN_JWT_SECRET = "dev-only-change-me-0123456789abcdef"  # public: in the repository, fit for development only
+ENVIRONMENTS = ("development", "production")
+
+
 def _flag(name: str, default: bool) -> bool:
     return _env(name, "1" if default else "0").lower() not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
 class Settings:
-    pg_port: int = field(default_factory=lambda: int(_env("PG_PORT", "55432")))
-    redis_port: int = field(default_factory=lambda: int(_env("REDIS_PORT", "56379")))
-    kafka_port: int = field(default_factory=lambda: int(_env("KAFKA_PORT", "59092")))
-    registry_port: int = field(default_factory=lambda: int(_env("REGISTRY_PORT", "58081")))
-    connect_port: int = field(default_factory=lambda: int(_env("CONNECT_PORT", "58083")))
+    pg_port: int = field(default_factory=lambda: int(_env("PG_PORT", "15432")))
+    redis_port: int = field(default_factory=lambda: int(_env("REDIS_PORT", "16379")))
+    kafka_port: int = field(default_factory=lambda: int(_env("KAFKA_PORT", "19092")))
+    registry_port: int = field(default_factory=lambda: int(_env("REGISTRY_PORT", "18081")))
+    connect_port: int = field(default_factory=lambda: int(_env("CONNECT_PORT", "18083")))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8000")))
 
     @property
@@ -65,7 +69,18 @@ class Settings:
 
     @property
     def jwt_secret(self) -> str:
-        return _env("JWT_SECRET", "dev-only-change-me-0123456789abcdef")
+        return _env("JWT_SECRET", BUILTIN_JWT_SECRET)
+
+    @property
+    def environment(self) -> str:
+        """HASHINSIGHT_ENV: `development` (make dev / apps-up / test set it) or `production`, the default. Outside
+        development, web and workers refuse to start with the built-in or a short JWT secret (app/safe_defaults.py)
+        and the login page mints no tokens."""
+        return _env("HASHINSIGHT_ENV", "production").strip().lower()
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
 
     @property
     def jwt_keys(self) -> str:
@@ -78,14 +93,33 @@ class Settings:
         return _env("JWT_ACTIVE_KID", "")
 
     @property
-    def outbox_retention_hours(self) -> int:
-        """Processed outbox rows older than this are purged by the portfolio worker."""
-        return int(_env("OUTBOX_RETENTION_HOURS", "72"))
+    def idempotency_retention_hours(self) -> int:
+        """How long an Idempotency-Key is remembered: an older one is a new request (service_layer/idempotency.py).
+        The purge of old records (pg_cron, migrations/0030) keeps its own window in hashinsight_retention."""
+        return int(_env("IDEMPOTENCY_RETENTION_HOURS", "24"))
+
+    # Every engine bounds its statements and its lock waits, so a stuck query or a held row lock turns into an
+    # error (a 503 with Retry-After in the API, a retry in the workers) instead of a request or batch that hangs.
+    @property
+    def api_statement_timeout_ms(self) -> int:
+        """API statements: reads and single writes take milliseconds, a 10,000-miner bulk import about a second;
+        10 s leaves room for a loaded machine and still ends a stuck statement."""
+        return int(_env("API_STATEMENT_TIMEOUT_MS", "10000"))
 
     @property
-    def idempotency_retention_hours(self) -> int:
-        """Answered Idempotency-Keys older than this are purged by the portfolio worker."""
-        return int(_env("IDEMPOTENCY_RETENTION_HOURS", "24"))
+    def api_lock_timeout_ms(self) -> int:
+        """How long an API statement waits for a lock (e.g. a row a consumer batch is updating)."""
+        return int(_env("API_LOCK_TIMEOUT_MS", "2000"))
+
+    @property
+    def worker_statement_timeout_ms(self) -> int:
+        """Worker statements: one batch recalculates up to hundreds of users in one statement per table."""
+        return int(_env("WORKER_STATEMENT_TIMEOUT_MS", "30000"))
+
+    @property
+    def worker_lock_timeout_ms(self) -> int:
+        """How long a worker waits for a lock (rows, advisory user locks); past it the batch is retried."""
+        return int(_env("WORKER_LOCK_TIMEOUT_MS", "10000"))
 
     @property
     def rate_limit_enabled(self) -> bool:

@@ -13,6 +13,17 @@ class ConnectError(RuntimeError):
     pass
 
 
+def failure_reason(trace: str, limit: int = 500) -> str:
+    """A failed task's trace in one line: its first line and, when there is one, the innermost cause
+    ("Tolerance exceeded in error handler" alone says nothing about why)."""
+    lines = [line.strip() for line in (trace or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "no trace"
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    reason = lines[0] if not causes else f"{lines[0]} (caused by {causes[-1]})"
+    return reason[:limit]
+
+
 @dataclass(frozen=True)
 class ConnectorState:
     name: str
@@ -60,7 +71,10 @@ class ConnectClient:
         self._call("PUT", f"/connectors/{name}/resume")
 
     def restart_failed(self, name: str) -> None:
-        self._call("POST", f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"})
+        """Restart the connector and its tasks that are FAILED (Connect never does this by itself)."""
+        resp = self._call("POST", f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"})
+        if resp.status_code not in (200, 202, 204):
+            raise ConnectError(f"restart of {name} refused: HTTP {resp.status_code} {resp.text[:500]}")
 
     def reset_offsets(self, name: str, timeout: float = 30.0) -> None:
         """Stop the connector, forget its stored source offsets, resume: it starts at its slot's position."""

@@ -13,10 +13,11 @@ from app.adapters.dead_letters import DLQ_TOPIC
 class KafkaHealth:
     def __init__(self, brokers: str, timeout: float = 3.0) -> None:
         self._timeout = timeout
-        self._admin = AdminClient({"bootstrap.servers": brokers, "socket.timeout.ms": int(timeout * 1000)})
+        self._admin = AdminClient({"bootstrap.servers": brokers, "socket.timeout.ms": int(timeout * 1000),
+                                   "reconnect.backoff.max.ms": 1000})
         # Only for watermark queries; it never subscribes or commits.
         self._probe = Consumer({"bootstrap.servers": brokers, "group.id": "hashinsight.health-probe",
-                                "enable.auto.commit": False})
+                                "enable.auto.commit": False, "reconnect.backoff.max.ms": 1000})
 
     def _partitions(self, topic: str) -> list[TopicPartition]:
         meta = self._probe.list_topics(topic, timeout=self._timeout).topics.get(topic)

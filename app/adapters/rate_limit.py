@@ -11,6 +11,12 @@ allowed when TAT + one interval stays within `burst` intervals of now. One GET +
 atomic, so N concurrent requests can never let more than `burst` through; the clock is Redis' TIME, so app
 hosts with skewed clocks still agree. The key expires when the bucket would be full again (no leak).
 
+Plan changes: the key ratelimit:{tenant_id}:{user_id}:capacity keeps the capacity (interval x burst) the TAT
+was run up under. When the plan has changed since, the debt (TAT - now) is rescaled to the new capacity before
+the request is judged: a user who had used 80 % of the old bucket has used 80 % of the new one. So a
+downgrade applies to the very next request (never "after the old window runs out"), and an upgrade never
+leaves a user throttled by debt run up on a smaller plan.
+
 Headers (contracts/openapi.yaml): RateLimit-Limit = requests_per_minute, RateLimit-Remaining = requests
 that may be sent right now (at most `burst`), RateLimit-Reset = seconds until the bucket is full again,
 Retry-After (429 only) = seconds until the next request is allowed (>= 1).
@@ -41,7 +47,8 @@ log = logging.getLogger(__name__)
 ENFORCED, DISABLED, FAIL_OPEN = "enforced", "disabled", "fail_open"
 
 _GCRA = """
--- KEYS[1] TAT key; ARGV: interval (us per request), burst, cost, now (us; '' = Redis TIME)
+-- KEYS[1] TAT key, KEYS[2] the capacity (interval x burst, us) the TAT was run up under
+-- ARGV: interval (us per request), burst, cost, now (us; '' = Redis TIME)
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -56,6 +63,11 @@ local tat = now
 local stored = redis.call('GET', KEYS[1])
 if stored then tat = math.max(tonumber(stored), now) end
 local capacity = interval * burst
+-- A plan change: the debt (tat - now) was run up under another capacity; keep its share of the bucket.
+local stored_capacity = tonumber(redis.call('GET', KEYS[2]) or '')
+if stored_capacity and stored_capacity ~= capacity and tat > now then
+  tat = now + math.floor((tat - now) * capacity / stored_capacity)
+end
 local new_tat = tat + interval * cost
 local allow_at = new_tat - capacity
 if now < allow_at then
@@ -63,7 +75,9 @@ if now < allow_at then
   return {0, math.floor((capacity - (tat - now)) / interval), allow_at - now, tat - now}
 end
 -- %d, not tostring: Lua prints numbers with 14 significant digits and a microsecond timestamp has 16
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+local ttl_ms = math.max(1, math.ceil((new_tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl_ms)
+redis.call('SET', KEYS[2], string.format('%d', capacity), 'PX', ttl_ms)
 return {1, math.floor((capacity - (new_tat - now)) / interval), 0, new_tat - now}
 """
 
@@ -158,7 +172,8 @@ class RateLimiter:
         now_arg = "" if now is None else str(int(now * 1_000_000))
         try:
             allowed, remaining, retry_us, reset_us = self._script(
-                keys=[self._prefix + rate_limit_key(tenant_id, user_id)],
+                keys=[self._prefix + rate_limit_key(tenant_id, user_id),
+                      self._prefix + rate_limit_key(tenant_id, user_id) + ":capacity"],
                 args=[interval_us, plan.burst, cost, now_arg],
             )
         except REDIS_DOWN_ERRORS as exc:

@@ -20,8 +20,10 @@ Key rotation without downtime: keys form a keyring by `kid`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -173,11 +175,39 @@ def _claim(payload: Mapping[str, Any], name: str, max_length: int) -> str:
     return value
 
 
+# Tokens already verified, so a client's every request does not pay the HMAC and claim checks again: token and
+# keyring -> (Principal, monotonic time the entry stops being used). An entry lives at most VERIFIED_FOR_SECONDS
+# and never past the token's own exp, so a key removed from the keyring stops working within that time.
+VERIFIED_FOR_SECONDS = 60.0
+VERIFIED_MAX_ENTRIES = 10_000
+_verified: OrderedDict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[Principal, float]] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
 def decode_token(token: str, *, keyring: Keyring | None = None, leeway: float = LEEWAY_SECONDS) -> Principal:
     """Verify `token` and return its Principal, or raise TokenError saying why not."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("malformed", "token is empty or too long")
     ring = keyring or keyring_from_settings()
+    cache_key = (token, ring.active_kid, tuple(sorted(ring.keys.items())))
+    now = time.monotonic()
+    with _verified_lock:
+        hit = _verified.get(cache_key)
+        if hit is not None and now < hit[1]:
+            _verified.move_to_end(cache_key)
+            return hit[0]
+    principal, exp = _verify(token, ring, leeway)
+    until = now + min(VERIFIED_FOR_SECONDS, max(0.0, exp - time.time()))
+    with _verified_lock:
+        _verified[cache_key] = (principal, until)
+        _verified.move_to_end(cache_key)
+        while len(_verified) > VERIFIED_MAX_ENTRIES:
+            _verified.popitem(last=False)
+    return principal
+
+
+def _verify(token: str, ring: Keyring, leeway: float) -> tuple[Principal, float]:
+    """The checks themselves: (Principal, the token's exp as unix seconds)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
@@ -223,4 +253,4 @@ def decode_token(token: str, *, keyring: Keyring | None = None, leeway: float = 
         tenant_id=_claim(payload, "tenant_id", MAX_TENANT_ID_LENGTH),
         scopes=frozenset(scope.split()),
         token_id=token_id if isinstance(token_id, str) else None,
-    )
+    ), float(payload["exp"])

@@ -10,6 +10,8 @@ Assumptions (returned with every forecast, so a reader sees what the numbers res
   p = `btc_price_growth_pct_per_day`, default 0; P0 is the snapshot's price unless `btc_price_usd` is given.
 - Block reward stays at the snapshot's value (a halving inside the horizon is not modelled).
 - Power cost is constant per day (power x 24 h x price), so it does not depend on difficulty or price.
+- Scheduled maintenance is downtime: for the hours of a miner's maintenance windows it earns nothing and draws
+  no power (`downtime`: hours per miner per day, app.domain.maintenance.downtime_hours).
 
 Day 0 equals the portfolio's daily figures at the same NetworkState.
 """
@@ -17,10 +19,11 @@ Day 0 equals the portfolio's daily figures at the same NetworkState.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.domain.maintenance import uptime_fraction
 from app.domain.miner_status import is_hashing
 from app.domain.mining import (
     DEFAULT_ELECTRICITY_PRICE_USD_KWH,
@@ -90,6 +93,7 @@ def forecast_fleet(
     btc_price_usd: float | None = None,
     btc_price_growth_pct_per_day: float = DEFAULT_BTC_PRICE_GROWTH_PCT_PER_DAY,
     owner_electricity_price_usd_kwh: float = DEFAULT_ELECTRICITY_PRICE_USD_KWH,
+    downtime: Mapping[str, Mapping[date, float]] | None = None,
 ) -> Forecast:
     """Forecast `days` days from `start_day` (the domain has no clock: the caller passes today, UTC)."""
     if not 1 <= days <= MAX_HORIZON_DAYS:
@@ -111,21 +115,31 @@ def forecast_fleet(
         else DEFAULT_POOL_FEE_PCT
     )
     cost_usd = math.fsum(daily_power_cost_usd(m.power_w, m.electricity_price_usd_kwh) for m in active)
+    # Only miners with a window in the horizon change a day's figures: the rest stay three numbers.
+    down = [m for m in active if downtime and downtime.get(m.miner_id)]
 
     rows: list[ForecastDay] = []
     for i in range(days):
+        day = start_day + timedelta(days=i)
         difficulty = network.difficulty * (1 + difficulty_growth_pct_per_day / 100) ** i
         price = start_price * (1 + btc_price_growth_pct_per_day / 100) ** i
         day_network = NetworkState(price, difficulty, network.block_reward_btc, network.ts)
-        btc = daily_btc(hashrate_ths, day_network)
+        day_hashrate, day_cost = hashrate_ths, cost_usd
+        for m in down:
+            lost = 1.0 - uptime_fraction(downtime[m.miner_id], day)  # type: ignore[index]
+            if lost:
+                day_hashrate -= m.hashrate_ths * lost
+                day_cost -= daily_power_cost_usd(m.power_w, m.electricity_price_usd_kwh) * lost
+        btc = daily_btc(max(0.0, day_hashrate), day_network)
         revenue = btc * price
         fee = pool_fee_usd(revenue, fee_pct)
+        cost_usd_day = max(0.0, day_cost)
         rows.append(ForecastDay(
-            day=start_day + timedelta(days=i),
+            day=day,
             btc_mined=btc,
             revenue_usd=revenue,
-            cost_usd=cost_usd,
-            profit_usd=revenue - fee - cost_usd,
+            cost_usd=cost_usd_day,
+            profit_usd=revenue - fee - cost_usd_day,
             btc_price_usd=price,
             difficulty=difficulty,
         ))

@@ -1,52 +1,95 @@
-"""refresh_forecast: rewrite a user's forecast_daily rows from today on, from the fleet as it is now."""
+"""Forecast refresh: rewrite users' forecast_daily rows from today on, from their fleets as they are now.
+
+Maintenance windows in the horizon count as downtime (app.domain.maintenance): one query for all the users'
+windows, alongside the fleet query.
+
+Set-based like the portfolio recalculation: one fleet query, one delete and one insert for however many users.
+The delete is bounded by day so only the horizon's daily partitions are touched. The one-row forecast_refresh is
+stamped in the same transaction (health's forecast_freshness_sec reads it: migrations/0012).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import text
-
-from app.domain.forecast import Forecast, forecast_fleet
+from app.adapters.db import columns
+from app.adapters.prepared import Prepared
+from app.domain.forecast import DEFAULT_HORIZON_DAYS, Forecast, forecast_fleet
+from app.domain.maintenance import Window, downtime_hours
 from app.domain.mining import DEFAULT_ELECTRICITY_PRICE_USD_KWH
-from app.service_layer.portfolio import latest_network, load_fleet
+from app.service_layer.portfolio import latest_network, load_fleets
 from app.service_layer.unit_of_work import UnitOfWork
+
+_OWNER_PRICES = Prepared("owner_prices", "SELECT id, electricity_price_usd_kwh FROM users "
+                                          "WHERE id = ANY(CAST(:user_ids AS text[]))")
+_DELETE = Prepared("delete_forecasts", "DELETE FROM forecast_daily WHERE user_id = ANY(CAST(:user_ids AS text[])) "
+                                       "AND day >= CAST(:start AS date)")
+_WINDOWS = Prepared(
+    "maintenance_windows",
+    """SELECT user_id, miner_id::text, starts_at, ends_at FROM maintenance_windows
+        WHERE user_id = ANY(CAST(:user_ids AS text[])) AND ends_at > CAST(:start AS timestamptz)
+          AND starts_at < CAST(:end AS timestamptz)""",
+)
+_STAMP = Prepared("stamp_forecast_refresh", """INSERT INTO forecast_refresh (computed_at) VALUES (now())
+                                              ON CONFLICT (singleton) DO UPDATE SET computed_at = now()""")
+_INSERT = Prepared(
+    "insert_forecasts",
+    """INSERT INTO forecast_daily (tenant_id, user_id, day, btc_mined, revenue_usd, cost_usd, profit_usd,
+                                  btc_price_usd, difficulty, computed_at)
+       SELECT CAST(:tenant_id AS text), r.*, now()
+         FROM unnest(CAST(:user_ids AS text[]), CAST(:days AS date[]), CAST(:btcs AS float8[]),
+                     CAST(:revenues AS float8[]), CAST(:costs AS float8[]), CAST(:profits AS float8[]),
+                     CAST(:prices AS float8[]), CAST(:difficulties AS float8[])) AS r""",
+)
+
+
+def refresh_forecasts(uow: UnitOfWork, user_ids: Sequence[str], today: date | None = None) -> dict[str, Forecast]:
+    """Refresh the named users of the unit of work's current tenant; returns their forecasts."""
+    if not user_ids:
+        return {}
+    conn = uow.conn
+    start = today or datetime.now(timezone.utc).date()
+    network = latest_network(conn)
+    prices = dict(_OWNER_PRICES(conn, {"user_ids": list(user_ids)}).all())
+    horizon_start = datetime.combine(start, time.min, tzinfo=timezone.utc)
+    horizon_end = horizon_start + timedelta(days=DEFAULT_HORIZON_DAYS)
+    windows: dict[str, list[Window]] = {}
+    for user, miner, starts_at, ends_at in _WINDOWS(
+        conn, {"user_ids": list(user_ids), "start": horizon_start, "end": horizon_end}
+    ):
+        windows.setdefault(user, []).append(Window(miner, starts_at, ends_at))
+    forecasts = {
+        user: forecast_fleet(
+            fleet, network, start,
+            owner_electricity_price_usd_kwh=(
+                prices[user] if prices.get(user) is not None else DEFAULT_ELECTRICITY_PRICE_USD_KWH
+            ),
+            downtime=downtime_hours(windows[user]) if user in windows else None,
+        )
+        for user, fleet in load_fleets(conn, user_ids).items()
+    }
+    users = list(forecasts)
+    _DELETE(conn, {"user_ids": users, "start": start})
+    rows = [(u, d) for u in users for d in forecasts[u].days]
+    _INSERT(
+        conn,
+        {"tenant_id": uow.tenant_id}
+        | columns(
+            rows,
+            user_ids=lambda r: r[0],
+            days=lambda r: r[1].day,
+            btcs=lambda r: r[1].btc_mined,
+            revenues=lambda r: r[1].revenue_usd,
+            costs=lambda r: r[1].cost_usd,
+            profits=lambda r: r[1].profit_usd,
+            prices=lambda r: r[1].btc_price_usd,
+            difficulties=lambda r: r[1].difficulty,
+        ),
+    )
+    _STAMP(conn)
+    return forecasts
 
 
 def refresh_forecast(uow: UnitOfWork, user_id: str, today: date | None = None) -> Forecast:
-    conn = uow.conn
-    start = today or datetime.now(timezone.utc).date()
-    price = conn.execute(
-        text("SELECT electricity_price_usd_kwh FROM users WHERE id = :u"), {"u": user_id}
-    ).scalar_one_or_none()
-    forecast = forecast_fleet(
-        load_fleet(conn, user_id),
-        latest_network(conn),
-        start,
-        owner_electricity_price_usd_kwh=price if price is not None else DEFAULT_ELECTRICITY_PRICE_USD_KWH,
-    )
-    params = {"tenant_id": uow.tenant_id, "user_id": user_id}
-    # Bounded by day so only the horizon's daily partitions are touched.
-    conn.execute(
-        text("DELETE FROM forecast_daily WHERE user_id = :user_id AND day >= :start"), params | {"start": start}
-    )
-    conn.execute(
-        text(
-            """INSERT INTO forecast_daily (tenant_id, user_id, day, btc_mined, revenue_usd, cost_usd, profit_usd,
-                                           btc_price_usd, difficulty, computed_at)
-               VALUES (:tenant_id, :user_id, :day, :btc, :revenue, :cost, :profit, :price, :difficulty, now())"""
-        ),
-        [
-            params
-            | {
-                "day": d.day,
-                "btc": d.btc_mined,
-                "revenue": d.revenue_usd,
-                "cost": d.cost_usd,
-                "profit": d.profit_usd,
-                "price": d.btc_price_usd,
-                "difficulty": d.difficulty,
-            }
-            for d in forecast.days
-        ],
-    )
-    return forecast
+    return refresh_forecasts(uow, [user_id], today)[user_id]

@@ -14,12 +14,13 @@ backlog growing, consumer lag, DLQ records, a stale forecast, connector not RUNN
 Cross-tenant figures under RLS: the API role reads the outbox backlog through the SECURITY DEFINER function
 hashinsight_outbox_stats() and the replication slot through pg_replication_slots (readable by every role).
 forecast_freshness_sec needs the newest forecast_daily.computed_at across tenants, which RLS hides from the API
-role; it is read through hashinsight_forecast_freshness() when that SECURITY DEFINER function exists, and is null
-until a migration adds it.
+role; it is read through the SECURITY DEFINER function hashinsight_forecast_freshness() (migration 0009), and is
+null only while no forecast exists yet (or on a database migrated to before 0009).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from sqlalchemy import text
 import app
 from app.adapters.cache import get_cache
 from app.adapters.db import api_engine
-from app.adapters.kafka_connect import ConnectClient
+from app.adapters.kafka_connect import ConnectClient, failure_reason
 from app.adapters.kafka_health import KafkaHealth
 from app.adapters.redis_client import get_redis, ping
 from app.config import get_settings
@@ -48,8 +49,8 @@ REPLICATION_SLOT = "hashinsight_outbox"
 # Consumer group -> the topics it reads. Mirrors the worker handlers (workers/portfolio_consumer.py,
 # workers/intel_consumer.py; group id = handler name); tests/integration/api/test_health_api.py keeps them in step.
 CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
-    "hashinsight.portfolio": ("events.miner", "events.treasury", "events.ops", "events.crm"),
-    "hashinsight.intel": ("events.miner",),
+    "hashinsight.portfolio": ("events.miner", "events.treasury", "events.ops", "events.crm", "events.market"),
+    "hashinsight.intel": ("events.miner", "events.ops", "events.market"),
 }
 
 
@@ -122,11 +123,26 @@ def _kafka_client() -> KafkaHealth:
         return _kafka
 
 
+def _drop_kafka_client(client: KafkaHealth) -> None:
+    """After a failed probe the clients are rebuilt: a librdkafka handle that lived through a broker outage can
+    keep answering from a stale state (seen: _TIMED_OUT for as long as the process lived)."""
+    global _kafka
+    with _kafka_lock:
+        if _kafka is client:
+            _kafka = None
+    with contextlib.suppress(Exception):  # closing a broken client must not turn the answer into an error
+        client.close()
+
+
 def probe_kafka() -> ProbeResult:
     client = _kafka_client()
-    lag = {group: client.consumer_lag(group, list(topics)) for group, topics in CONSUMER_GROUPS.items()}
-    dlq = client.dlq_count()
-    recent = client.dlq_recent(TARGETS.dlq_window_sec)
+    try:
+        lag = {group: client.consumer_lag(group, list(topics)) for group, topics in CONSUMER_GROUPS.items()}
+        dlq = client.dlq_count()
+        recent = client.dlq_recent(TARGETS.dlq_window_sec)
+    except Exception:
+        _drop_kafka_client(client)
+        raise
     return ProbeResult(True, None, {"kafka_consumer_lag": lag, "dlq_count": dlq, "dlq_recent": recent})
 
 
@@ -141,7 +157,10 @@ def probe_connect() -> ProbeResult:
     state = ConnectClient(get_settings().connect_url, timeout=PROBE_TIMEOUT_SECONDS).state(CONNECTOR_NAME)
     running = sum(1 for t in state.tasks if t[1] == "RUNNING")
     detail = f"outbox connector {state.connector}, {running}/{len(state.tasks)} tasks RUNNING"
-    return ProbeResult(True, detail, {"connector_state": state.connector, "connector_running": state.running})
+    tasks = [{"id": task_id, "state": task_state, "reason": failure_reason(trace) if task_state == "FAILED" else None}
+             for task_id, task_state, trace in state.tasks]
+    return ProbeResult(True, detail, {"connector_state": state.connector, "connector_running": state.running,
+                                      "connector_tasks": tasks})
 
 
 # -- runner ---------------------------------------------------------------------------------------------------
@@ -153,7 +172,9 @@ class ProbeRunner:
     def __init__(self, workers: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="health-probe")
         self._clock = clock
-        self._mutex = threading.Lock()
+        # Re-entrant: a probe that finishes before add_done_callback() runs its callback (which takes the mutex)
+        # at once, in the submitting thread, which still holds the mutex. A plain Lock deadlocked there.
+        self._mutex = threading.RLock()
         self._inflight: dict[str, Future[ProbeResult]] = {}
         self._cached: dict[str, tuple[float, ProbeResult]] = {}
 
@@ -229,7 +250,24 @@ def _reasons(results: dict[str, ProbeResult], health: dict[str, Any], targets: T
     state = health["connector_state"]
     if state is not None and state != "RUNNING":
         reasons.append(f"outbox connector is {state}")
+    for task in health["connector_tasks"] or []:
+        if task["state"] != "RUNNING":
+            why = f": {task['reason']}" if task["reason"] else ""
+            reasons.append(f"outbox connector task {task['id']} is {task['state']}{why}"[:500])
+    if state == "RUNNING" and health["connector_tasks"] == []:
+        reasons.append("outbox connector has no task")
     return reasons
+
+
+def public_summary(health: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may read: status and figures. Dependency details, connector task reasons and `reasons` hold
+    exception text (hosts, user names, SQL) and go only to ops:read callers (app/entrypoints/http/health.py)."""
+    summary = {k: v for k, v in health.items() if k != "reasons"}
+    summary["dependencies"] = {name: {"status": d["status"], "detail": None}
+                               for name, d in health["dependencies"].items()}
+    if health.get("connector_tasks") is not None:
+        summary["connector_tasks"] = [{**t, "reason": None} for t in health["connector_tasks"]]
+    return summary
 
 
 def check_health(*, runner: ProbeRunner | None = None, budget: float | None = None,
@@ -251,6 +289,7 @@ def check_health(*, runner: ProbeRunner | None = None, budget: float | None = No
         "cache_hit_rate": figure("redis", "cache_hit_rate"),
         "replication_slot_lag_bytes": figure("postgres", "replication_slot_lag_bytes"),
         "connector_state": figure("connect", "connector_state"),
+        "connector_tasks": figure("connect", "connector_tasks"),
         "dependencies": {
             name: {"status": "ok" if r.ok else "down", "detail": r.detail} for name, r in results.items()
         },

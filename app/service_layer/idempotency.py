@@ -17,6 +17,10 @@ before any business row:
   it replays the committed response; first rolls back -> the second inserts and does the work itself.
   Exactly one business write, one event, one audit row, without advisory locks or polling.
 
+Window: a key is remembered for IDEMPOTENCY_RETENTION_HOURS (default 24). Within it a repeat replays; past it
+the key is a new request, the same whether or not the purge has deleted the old row yet (`claim` takes a stale
+row over). The outbox key carries the claim's timestamp, so it is unique per claim, not per key for ever.
+
 Scope: the key belongs to (tenant, user); the operation is part of the request hash, so reusing a key on
 another operation is a 409 ("keys are global", contracts/openapi.yaml). Outbox rows get the globally unique
 `<tenant>:<user>:<key>:<kind>` (docs/database.md), a second guard against a duplicate event.
@@ -32,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from app.adapters.tokens import Principal
+from app.config import get_settings
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -69,7 +74,9 @@ def request_hash(operation_id: str, params: dict[str, Any], body: Any) -> str:
 
 
 def outbox_key(principal: Principal, key: str | None, kind: str) -> str | None:
-    """event_outbox.idempotency_key: globally unique, so namespaced by tenant, user and event kind."""
+    """event_outbox.idempotency_key: globally unique, so namespaced by tenant, user and event kind. run_write
+    appends the claim's timestamp (UnitOfWork.tag_idempotency_keys): a key reused after its retention is a new
+    claim whose event gets a new outbox key, so the outbox's UNIQUE constraint never outlives the key it guards."""
     if not key:
         return None
     return f"{principal.tenant_id}:{principal.user_id}:{key}:{kind}"
@@ -80,32 +87,45 @@ class Claim:
     key: str | None
     request_hash: str
     replay: Outcome | None = None
+    claimed_at: str | None = None  # the claim's created_at (epoch microseconds), part of the outbox key
 
 
-def claim(conn: Connection, principal: Principal, key: str | None, fingerprint: str) -> Claim:
-    """Claim `key` in the current transaction, or find the response to replay (see the module docstring)."""
+def claim(conn: Connection, principal: Principal, key: str | None, fingerprint: str,
+          retention_hours: int | None = None) -> Claim:
+    """Claim `key` in the current transaction, or find the response to replay (see the module docstring).
+
+    A key older than its retention counts as absent whether or not the purge has deleted it yet: the stale row
+    is taken over (new hash, no response, new created_at) in the same statement, so an old key is a new request,
+    never a replay of a response the client no longer expects and never a conflict."""
     if not key:
         return Claim(None, fingerprint)
-    params = {"t": principal.tenant_id, "u": principal.user_id, "k": key, "h": fingerprint}
-    inserted = conn.execute(
-        text(
-            """INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash)
-               VALUES (:t, :u, :k, :h)
-               ON CONFLICT (tenant_id, user_id, key) DO NOTHING
-               RETURNING 1"""
-        ),
-        params,
-    ).first()
-    if inserted:
-        return Claim(key, fingerprint)
-    row = conn.execute(
-        text(
-            """SELECT request_hash, status_code, response FROM idempotency_keys
-                WHERE tenant_id = :t AND user_id = :u AND key = :k"""
-        ),
-        params,
-    ).first()
-    if row is None:  # deleted between the two statements (an expiry sweep): treat as in flight
+    hours = get_settings().idempotency_retention_hours if retention_hours is None else retention_hours
+    params = {"t": principal.tenant_id, "u": principal.user_id, "k": key, "h": fingerprint, "hours": hours}
+    for _ in range(2):  # a second pass only when an expiry sweep deleted the row between the two statements
+        claimed_at = conn.execute(
+            text(
+                """INSERT INTO idempotency_keys AS k (tenant_id, user_id, key, request_hash)
+                   VALUES (:t, :u, :k, :h)
+                   ON CONFLICT (tenant_id, user_id, key) DO UPDATE
+                      SET request_hash = EXCLUDED.request_hash, status_code = NULL, response = NULL,
+                          created_at = now()
+                    WHERE k.created_at < now() - make_interval(hours => :hours)
+                   RETURNING (extract(epoch FROM k.created_at) * 1000000)::bigint"""
+            ),
+            params,
+        ).scalar()
+        if claimed_at is not None:
+            return Claim(key, fingerprint, claimed_at=str(claimed_at))
+        row = conn.execute(
+            text(
+                """SELECT request_hash, status_code, response FROM idempotency_keys
+                    WHERE tenant_id = :t AND user_id = :u AND key = :k"""
+            ),
+            params,
+        ).first()
+        if row is not None:
+            break
+    else:
         raise IdempotencyInFlight(key)
     stored_hash, status_code, response = row
     if stored_hash != fingerprint:

@@ -23,13 +23,14 @@ from sqlalchemy import Connection, text
 from app.adapters.db import api_engine
 from app.adapters.tokens import Principal
 from app.domain import miner_status
+from app.service_layer import secrets
 from app.service_layer.errors import Conflict, NotFound, TooManyItems, Unprocessable
 from app.service_layer.idempotency import Outcome
 from app.service_layer.unit_of_work import UnitOfWork
 from app.service_layer.writes import Caller, run_write
-from generated.events import MinerAdded, MinerBulkImported, MinerStatusChanged
+from generated.events import MinerAdded, MinerBulkImported, MinerStatusChanged, MinerUpdated
 
-MAX_BULK_ITEMS = 10_000  # contracts/openapi.yaml: BulkImportRequest.items x-max-items
+MAX_BULK_ITEMS = 10_000  # contracts/openapi.yaml: BulkImportRequest.items maxItems
 MAX_FIELD_ERRORS = 1000  # Problem.errors maxItems
 TYPE_INVALID_TRANSITION = "urn:hashinsight:problem:invalid-status-transition"
 TYPE_DUPLICATE_SERIAL = "urn:hashinsight:problem:duplicate-serial-number"
@@ -89,6 +90,74 @@ def miner_json(row: Any) -> dict[str, Any]:
     }
 
 
+# --- pools (the password is sealed; only password_set and a hint are ever shown) ---------------------------
+
+_POOLS = text(
+    """SELECT miner_id::text AS miner_id, url, worker, ciphertext IS NOT NULL AS password_set, password_hint
+         FROM miner_pools WHERE miner_id = ANY(CAST(:ids AS uuid[]))"""
+)
+
+
+def with_pools(conn: Connection, miners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set each miner's `pool` (or None) from miner_pools, in one query."""
+    if not miners:
+        return miners
+    pools = {r.miner_id: r for r in conn.execute(_POOLS, {"ids": [m["id"] for m in miners]})}
+    for m in miners:
+        p = pools.get(m["id"])
+        m["pool"] = None if p is None else {
+            "url": p.url, "worker": p.worker, "password_set": bool(p.password_set),
+            "password_hint": p.password_hint if p.password_set else None,
+        }
+    return miners
+
+
+def _store_pool(conn: Connection, tenant_id: str, miner_id: str, pool: dict[str, Any] | None) -> bool:
+    """Write (or, for None, remove) a miner's pool; a pool without `password` keeps the stored password.
+    Returns whether a sealed password is stored afterwards."""
+    if pool is None:
+        conn.execute(text("DELETE FROM miner_pools WHERE miner_id = :m"), {"m": miner_id})
+        return False
+    password = pool.get("password")
+    if password is None:
+        row = conn.execute(
+            text("""INSERT INTO miner_pools (tenant_id, miner_id, url, worker) VALUES (:t, :m, :url, :worker)
+                    ON CONFLICT (tenant_id, miner_id) DO UPDATE
+                      SET url = EXCLUDED.url, worker = EXCLUDED.worker, updated_at = now()
+                    RETURNING ciphertext IS NOT NULL"""),
+            {"t": tenant_id, "m": miner_id, "url": pool["url"], "worker": pool["worker"]},
+        ).scalar_one()
+        return bool(row)
+    sealed = secrets.seal_pool_password(tenant_id, miner_id, password)
+    conn.execute(
+        text("""INSERT INTO miner_pools (tenant_id, miner_id, url, worker, master_key_id, wrapped_key, nonce,
+                                         ciphertext, password_hint)
+                VALUES (:t, :m, :url, :worker, :master_key_id, :wrapped_key, :nonce, :ciphertext, :hint)
+                ON CONFLICT (tenant_id, miner_id) DO UPDATE
+                  SET url = EXCLUDED.url, worker = EXCLUDED.worker, master_key_id = EXCLUDED.master_key_id,
+                      wrapped_key = EXCLUDED.wrapped_key, nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
+                      password_hint = EXCLUDED.password_hint, updated_at = now()"""),
+        {"t": tenant_id, "m": miner_id, "url": pool["url"], "worker": pool["worker"],
+         "hint": secrets.password_hint(password)} | sealed.params(),
+    )
+    return True
+
+
+def _fingerprinted(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as the Idempotency-Key's request hash sees it: the pool password as a keyed fingerprint."""
+    pool = body.get("pool")
+    if not pool or pool.get("password") is None:
+        return body
+    return {**body, "pool": {**pool, "password": secrets.fingerprint(pool["password"])}}
+
+
+def _pool_audit(pool: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the audit row records of a pool: never the password, only whether one was given."""
+    if pool is None:
+        return None
+    return {"url": pool["url"], "worker": pool["worker"], "password_given": pool.get("password") is not None}
+
+
 # --- reads -------------------------------------------------------------------------------------------------
 
 
@@ -102,9 +171,9 @@ def get_miner(principal: Principal, miner_id: str) -> dict[str, Any]:
         row = uow.conn.execute(
             text(_OWNED_MINERS + " AND m.id = :miner_id"), {"user_id": principal.user_id, "miner_id": miner_id}
         ).first()
-    if row is None:
-        raise NotFound(f"Miner {miner_id} not found")
-    return miner_json(row)
+        if row is None:
+            raise NotFound(f"Miner {miner_id} not found")
+        return with_pools(uow.conn, [miner_json(row)])[0]
 
 
 def list_miners(
@@ -130,7 +199,8 @@ def list_miners(
                 ),
                 params,
             ).scalar_one()
-    return {"items": [miner_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+        items = with_pools(uow.conn, [miner_json(r) for r in rows])
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 _models_cache: tuple[float, dict[str, Any]] | None = None
@@ -223,6 +293,9 @@ def create_miner(caller: Caller, body: dict[str, Any]) -> Outcome:
             text("INSERT INTO user_miners (tenant_id, user_id, miner_id) VALUES (:t, :u, :m)"),
             {"t": principal.tenant_id, "u": principal.user_id, "m": miner["id"]},
         )
+        if body.get("pool") is not None:
+            _store_pool(uow.conn, principal.tenant_id, miner["id"], body["pool"])
+        with_pools(uow.conn, [miner])
         uow.emit(
             caller.event(
                 "miner.added",
@@ -241,11 +314,29 @@ def create_miner(caller: Caller, body: dict[str, Any]) -> Outcome:
         uow.audit(
             caller.audit("miner.create", "miner", miner["id"],
                          {"model_id": miner["model_id"], "serial_number": miner["serial_number"],
-                          "status": miner["status"]})
+                          "status": miner["status"], "pool": _pool_audit(body.get("pool"))})
         )
         return Outcome(201, miner, {"Location": f"/api/miners/{miner['id']}"})
 
-    return run_write(caller, "create_miner", {}, body, work)
+    return run_write(caller, "create_miner", {}, _fingerprinted(body), work)
+
+
+def _lock_owned(conn: Connection, principal: Principal, miner_id: str) -> Any:
+    """The caller's miner row (status, label, hosting_site), locked until the transaction ends; 404 otherwise.
+    FOR UPDATE OF m: concurrent changes of one miner queue here, so each sees the state it changes."""
+    row = conn.execute(
+        text(
+            """SELECT m.status, m.label, m.hosting_site FROM miners m
+                 JOIN user_miners um ON um.tenant_id = m.tenant_id AND um.miner_id = m.id
+                                    AND um.user_id = :user_id
+                WHERE m.id = :miner_id
+                FOR UPDATE OF m"""
+        ),
+        {"user_id": principal.user_id, "miner_id": miner_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"Miner {miner_id} not found")
+    return row
 
 
 def change_status(caller: Caller, miner_id: str, body: dict[str, Any]) -> Outcome:
@@ -254,19 +345,7 @@ def change_status(caller: Caller, miner_id: str, body: dict[str, Any]) -> Outcom
     reason = body.get("reason")
 
     def work(uow: UnitOfWork) -> Outcome:
-        # FOR UPDATE OF m: concurrent changes of one miner queue here, so each sees the status it changes.
-        current = uow.conn.execute(
-            text(
-                """SELECT m.status FROM miners m
-                     JOIN user_miners um ON um.tenant_id = m.tenant_id AND um.miner_id = m.id
-                                        AND um.user_id = :user_id
-                    WHERE m.id = :miner_id
-                    FOR UPDATE OF m"""
-            ),
-            {"user_id": principal.user_id, "miner_id": miner_id},
-        ).scalar_one_or_none()
-        if current is None:
-            raise NotFound(f"Miner {miner_id} not found")
+        current = _lock_owned(uow.conn, principal, miner_id).status
         try:
             new_status = miner_status.transition(current, target)
         except miner_status.InvalidTransition as exc:
@@ -278,7 +357,7 @@ def change_status(caller: Caller, miner_id: str, body: dict[str, Any]) -> Outcom
             ),
             {"status": new_status.value, "miner_id": miner_id},
         ).one()
-        miner = miner_json(row)
+        miner = with_pools(uow.conn, [miner_json(row)])[0]
         uow.emit(
             caller.event(
                 "miner.status_changed",
@@ -293,6 +372,49 @@ def change_status(caller: Caller, miner_id: str, body: dict[str, Any]) -> Outcom
         return Outcome(200, miner)
 
     return run_write(caller, "change_miner_status", {"id": miner_id}, body, work)
+
+
+_UPDATABLE = ("label", "hosting_site")
+
+
+def update_miner(caller: Caller, miner_id: str, body: dict[str, Any]) -> Outcome:
+    """Label, hosting site and/or pool of one of the caller's miners; emits miner.updated naming what changed."""
+    principal = caller.principal
+
+    def work(uow: UnitOfWork) -> Outcome:
+        current = _lock_owned(uow.conn, principal, miner_id)
+        changed = sorted(f for f in _UPDATABLE if f in body and body[f] != getattr(current, f))
+        if changed:
+            uow.conn.execute(
+                text(f"UPDATE miners SET {', '.join(f'{f} = :{f}' for f in changed)} WHERE id = :miner_id"),
+                {"miner_id": miner_id, **{f: body[f] for f in changed}},
+            )
+        if "pool" in body:
+            changed.append("pool")
+            password_set = _store_pool(uow.conn, principal.tenant_id, miner_id, body["pool"])
+        else:
+            password_set = bool(uow.conn.execute(
+                text("SELECT ciphertext IS NOT NULL FROM miner_pools WHERE miner_id = :m"), {"m": miner_id}
+            ).scalar_one_or_none())
+        row = uow.conn.execute(
+            text(_OWNED_MINERS + " AND m.id = :miner_id"), {"user_id": principal.user_id, "miner_id": miner_id}
+        ).one()
+        miner = with_pools(uow.conn, [miner_json(row)])[0]
+        uow.emit(
+            caller.event(
+                "miner.updated",
+                MinerUpdated(miner_id=miner_id, changed=sorted(changed), pool_password_set=password_set),
+                entity_id=miner_id,
+            )
+        )
+        details: dict[str, Any] = {"changed": sorted(changed)}
+        details.update({f: body[f] for f in changed if f in _UPDATABLE})
+        if "pool" in body:
+            details["pool"] = _pool_audit(body["pool"])
+        uow.audit(caller.audit("miner.update", "miner", miner_id, details))
+        return Outcome(200, miner)
+
+    return run_write(caller, "update_miner", {"id": miner_id}, _fingerprinted(body), work)
 
 
 def bulk_import(caller: Caller, body: dict[str, Any]) -> Outcome:
@@ -388,6 +510,9 @@ def bulk_import(caller: Caller, body: dict[str, Any]) -> Outcome:
             ),
             {"tenant_id": principal.tenant_id, "user_id": principal.user_id, "ids": json.dumps(ids)},
         )
+        for miner_id, item in zip(ids, items, strict=True):
+            if item.get("pool") is not None:  # sealed one by one: each record has its own data key
+                _store_pool(uow.conn, principal.tenant_id, miner_id, item["pool"])
         batch_id = str(uuid.uuid4())
         uow.emit(
             caller.event(
@@ -401,4 +526,5 @@ def bulk_import(caller: Caller, body: dict[str, Any]) -> Outcome:
         result = {"batch_id": batch_id, "count": count, "model_ids": model_ids, "created_at": iso(created_at)}
         return Outcome(201, result)
 
-    return run_write(caller, "bulk_import_miners", {}, body, work)
+    hashed = {**body, "items": [_fingerprinted(i) for i in items]}
+    return run_write(caller, "bulk_import_miners", {}, hashed, work)

@@ -1,11 +1,21 @@
-"""recalc_user_portfolio: rebuild a user's derived tables from the fleet and the latest network snapshot."""
+"""Portfolio recalculation: rebuild users' derived tables from their fleets and the latest network snapshot.
+
+Set-based: `recalc_portfolios(uow, user_ids)` reads every named fleet in one query and writes every portfolio
+row, and every per-model row, in one statement each, whether it recalculates one user or a thousand. The
+consumer loop hands it a batch's users at once; a market-data fan-out hands it a tenant's users in chunks.
+The figures come from the same domain function as before (build_portfolio), so one user recalculated alone
+and in a batch gets bit-identical rows.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from app.adapters.db import columns
+from app.adapters.prepared import Prepared
 from app.domain.mining import DEFAULT_ELECTRICITY_PRICE_USD_KWH, NetworkState
 from app.domain.portfolio import MinerFacts, Portfolio, build_portfolio
 from app.service_layer.unit_of_work import UnitOfWork
@@ -15,100 +25,138 @@ class NoNetworkSnapshot(LookupError):
     """network_snapshots is empty: nothing to price a fleet with (run `make seed`)."""
 
 
-# Effective values are resolved here, once: the miner's override, else its model's / its owner's.
-_FLEET = text(
-    """SELECT m.id::text, m.model_id, mm.name, m.status,
+# Effective values are resolved here, once: the miner's override, else its model's / its owner's. Driven from
+# user_miners by its primary key (tenant from RLS, then user), so the cost follows the fleets asked for.
+_FLEETS = Prepared(
+    "fleets",
+    """SELECT um.user_id, m.id::text, m.model_id, mm.name, m.status,
               COALESCE(m.hashrate_ths, mm.hashrate_ths), COALESCE(m.power_w, mm.power_w),
-              COALESCE(m.electricity_price_usd_kwh, u.electricity_price_usd_kwh, :default_price),
+              COALESCE(m.electricity_price_usd_kwh, u.electricity_price_usd_kwh, CAST(:default_price AS float8)),
               m.pool_fee_pct
          FROM user_miners um
          JOIN miners m ON m.tenant_id = um.tenant_id AND m.id = um.miner_id
          JOIN miner_models mm ON mm.id = m.model_id
          JOIN users u ON u.tenant_id = um.tenant_id AND u.id = um.user_id
-        WHERE um.user_id = :user_id"""
+        WHERE um.user_id = ANY(CAST(:user_ids AS text[]))""",
 )
 
 
+def load_fleets(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[MinerFacts]]:
+    """Every named user's fleet (an empty list for a user without miners), as the current tenant sees it."""
+    fleets: dict[str, list[MinerFacts]] = {u: [] for u in user_ids}
+    rows = _FLEETS(conn, {"user_ids": list(user_ids), "default_price": DEFAULT_ELECTRICITY_PRICE_USD_KWH})
+    for user_id, *facts in rows:
+        fleets[user_id].append(MinerFacts(*facts))
+    return fleets
+
+
 def load_fleet(conn: Connection, user_id: str) -> list[MinerFacts]:
-    rows = conn.execute(_FLEET, {"user_id": user_id, "default_price": DEFAULT_ELECTRICITY_PRICE_USD_KWH})
-    return [MinerFacts(*row) for row in rows]
+    return load_fleets(conn, [user_id])[user_id]
 
 
-_LATEST_SNAPSHOT = """SELECT btc_price_usd, difficulty, block_reward_btc, ts, network_hashrate_ehs
-                          FROM network_snapshots {where} ORDER BY ts DESC LIMIT 1"""
+_LATEST = Prepared("network_latest",
+                   "SELECT btc_price_usd, difficulty, block_reward_btc, ts, network_hashrate_ehs FROM network_latest")
 
 
 def latest_network(conn: Connection) -> NetworkState:
-    # The recent window prunes the search to a few daily partitions; the unbounded query is the fallback.
-    row = conn.execute(text(_LATEST_SNAPSHOT.format(where="WHERE ts > now() - interval '3 days'"))).first()
-    if row is None:
-        row = conn.execute(text(_LATEST_SNAPSHOT.format(where=""))).first()
+    """The newest network snapshot: a primary-key read of network_latest (migrations/0011)."""
+    row = _LATEST(conn).first()
     if row is None:
         raise NoNetworkSnapshot("network_snapshots is empty; seed it with `make seed`")
     return NetworkState(*row)
 
 
-def recalc_user_portfolio(uow: UnitOfWork, user_id: str, last_event_id: str | None = None) -> Portfolio:
+# One statement per table, whatever the number of users: the rows travel as parallel arrays.
+_UPSERT_PORTFOLIOS = Prepared(
+    "upsert_portfolios",
+    """INSERT INTO user_portfolio
+         (tenant_id, user_id, miners_total, miners_by_status, active_hashrate_ths, active_power_w,
+          daily_btc, daily_revenue_usd, daily_cost_usd, daily_profit_usd, break_even_usd_kwh,
+          snapshot_ts, updated_at, last_event_id)
+       SELECT CAST(:tenant_id AS text), r.user_id, r.total, r.by_status::jsonb, r.hashrate, r.power, r.btc,
+              r.revenue, r.cost, r.profit, r.break_even, CAST(:snapshot_ts AS timestamptz), now(), r.last_event_id
+         FROM unnest(CAST(:user_ids AS text[]), CAST(:totals AS integer[]), CAST(:by_status AS text[]),
+                     CAST(:hashrates AS float8[]), CAST(:powers AS float8[]), CAST(:btcs AS float8[]),
+                     CAST(:revenues AS float8[]), CAST(:costs AS float8[]), CAST(:profits AS float8[]),
+                     CAST(:break_evens AS float8[]), CAST(:last_event_ids AS text[]))
+              AS r (user_id, total, by_status, hashrate, power, btc, revenue, cost, profit, break_even,
+                    last_event_id)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+         miners_total = EXCLUDED.miners_total, miners_by_status = EXCLUDED.miners_by_status,
+         active_hashrate_ths = EXCLUDED.active_hashrate_ths, active_power_w = EXCLUDED.active_power_w,
+         daily_btc = EXCLUDED.daily_btc, daily_revenue_usd = EXCLUDED.daily_revenue_usd,
+         daily_cost_usd = EXCLUDED.daily_cost_usd, daily_profit_usd = EXCLUDED.daily_profit_usd,
+         break_even_usd_kwh = EXCLUDED.break_even_usd_kwh, snapshot_ts = EXCLUDED.snapshot_ts,
+         updated_at = now(),
+         last_event_id = COALESCE(EXCLUDED.last_event_id, user_portfolio.last_event_id)""",
+)
+_DELETE_ANALYTICS = Prepared("delete_analytics",
+                             "DELETE FROM user_analytics WHERE user_id = ANY(CAST(:user_ids AS text[]))")
+_INSERT_ANALYTICS = Prepared(
+    "insert_analytics",
+    """INSERT INTO user_analytics
+         (tenant_id, user_id, model_id, miners, active_miners, hashrate_ths, power_w, daily_btc,
+          daily_revenue_usd, daily_cost_usd, daily_profit_usd, updated_at)
+       SELECT CAST(:tenant_id AS text), r.*, now()
+         FROM unnest(CAST(:user_ids AS text[]), CAST(:model_ids AS text[]), CAST(:miners AS integer[]),
+                     CAST(:active AS integer[]), CAST(:hashrates AS float8[]), CAST(:powers AS float8[]),
+                     CAST(:btcs AS float8[]), CAST(:revenues AS float8[]), CAST(:costs AS float8[]),
+                     CAST(:profits AS float8[])) AS r""",
+)
+
+
+def recalc_portfolios(
+    uow: UnitOfWork, user_ids: Sequence[str], last_event_ids: Mapping[str, str | None] | None = None
+) -> dict[str, Portfolio]:
+    """Recalculate the named users of the unit of work's current tenant; returns their portfolios."""
+    if not user_ids:
+        return {}
     conn = uow.conn
-    portfolio = build_portfolio(load_fleet(conn, user_id), latest_network(conn))
-    params = {"tenant_id": uow.tenant_id, "user_id": user_id}
-    conn.execute(
-        text(
-            """INSERT INTO user_portfolio
-                 (tenant_id, user_id, miners_total, miners_by_status, active_hashrate_ths, active_power_w,
-                  daily_btc, daily_revenue_usd, daily_cost_usd, daily_profit_usd, break_even_usd_kwh,
-                  snapshot_ts, updated_at, last_event_id)
-               VALUES (:tenant_id, :user_id, :miners_total, CAST(:by_status AS jsonb), :hashrate, :power,
-                       :btc, :revenue, :cost, :profit, :break_even, :snapshot_ts, now(), :last_event_id)
-               ON CONFLICT (tenant_id, user_id) DO UPDATE SET
-                 miners_total = EXCLUDED.miners_total, miners_by_status = EXCLUDED.miners_by_status,
-                 active_hashrate_ths = EXCLUDED.active_hashrate_ths, active_power_w = EXCLUDED.active_power_w,
-                 daily_btc = EXCLUDED.daily_btc, daily_revenue_usd = EXCLUDED.daily_revenue_usd,
-                 daily_cost_usd = EXCLUDED.daily_cost_usd, daily_profit_usd = EXCLUDED.daily_profit_usd,
-                 break_even_usd_kwh = EXCLUDED.break_even_usd_kwh, snapshot_ts = EXCLUDED.snapshot_ts,
-                 updated_at = now(),
-                 last_event_id = COALESCE(EXCLUDED.last_event_id, user_portfolio.last_event_id)"""
-        ),
-        params
-        | {
-            "miners_total": portfolio.miners_total,
-            "by_status": json.dumps(portfolio.miners_by_status),
-            "hashrate": portfolio.active_hashrate_ths,
-            "power": portfolio.active_power_w,
-            "btc": portfolio.daily_btc,
-            "revenue": portfolio.daily_revenue_usd,
+    network = latest_network(conn)
+    portfolios = {user: build_portfolio(fleet, network) for user, fleet in load_fleets(conn, user_ids).items()}
+    users = list(portfolios)
+    last = last_event_ids or {}
+    _UPSERT_PORTFOLIOS(
+        conn,
+        {"tenant_id": uow.tenant_id, "snapshot_ts": network.ts}
+        | columns(
+            [(u, portfolios[u]) for u in users],
+            user_ids=lambda r: r[0],
+            totals=lambda r: r[1].miners_total,
+            by_status=lambda r: json.dumps(r[1].miners_by_status),
+            hashrates=lambda r: r[1].active_hashrate_ths,
+            powers=lambda r: r[1].active_power_w,
+            btcs=lambda r: r[1].daily_btc,
+            revenues=lambda r: r[1].daily_revenue_usd,
             # Power cost only, as the contract defines it; profit is revenue less pool fee less power cost.
-            "cost": portfolio.daily_cost_usd,
-            "profit": portfolio.daily_profit_usd,
-            "break_even": portfolio.break_even_usd_kwh,
-            "snapshot_ts": portfolio.network.ts,
-            "last_event_id": last_event_id,
-        },
+            costs=lambda r: r[1].daily_cost_usd,
+            profits=lambda r: r[1].daily_profit_usd,
+            break_evens=lambda r: r[1].break_even_usd_kwh,
+            last_event_ids=lambda r: last.get(r[0]),
+        ),
     )
-    conn.execute(text("DELETE FROM user_analytics WHERE user_id = :user_id"), params)
-    if portfolio.by_model:
-        conn.execute(
-            text(
-                """INSERT INTO user_analytics
-                     (tenant_id, user_id, model_id, miners, active_miners, hashrate_ths, power_w, daily_btc,
-                      daily_revenue_usd, daily_cost_usd, daily_profit_usd, updated_at)
-                   VALUES (:tenant_id, :user_id, :model_id, :miners, :active, :hashrate, :power, :btc,
-                           :revenue, :cost, :profit, now())"""
+    _DELETE_ANALYTICS(conn, {"user_ids": users})
+    rows = [(u, m) for u in users for m in portfolios[u].by_model]
+    if rows:
+        _INSERT_ANALYTICS(
+            conn,
+            {"tenant_id": uow.tenant_id}
+            | columns(
+                rows,
+                user_ids=lambda r: r[0],
+                model_ids=lambda r: r[1].model_id,
+                miners=lambda r: r[1].miners,
+                active=lambda r: r[1].active_miners,
+                hashrates=lambda r: r[1].hashrate_ths,
+                powers=lambda r: r[1].power_w,
+                btcs=lambda r: r[1].daily_btc,
+                revenues=lambda r: r[1].daily_revenue_usd,
+                costs=lambda r: r[1].daily_cost_usd,
+                profits=lambda r: r[1].daily_profit_usd,
             ),
-            [
-                params
-                | {
-                    "model_id": m.model_id,
-                    "miners": m.miners,
-                    "active": m.active_miners,
-                    "hashrate": m.hashrate_ths,
-                    "power": m.power_w,
-                    "btc": m.daily_btc,
-                    "revenue": m.daily_revenue_usd,
-                    "cost": m.daily_cost_usd,
-                    "profit": m.daily_profit_usd,
-                }
-                for m in portfolio.by_model
-            ],
         )
-    return portfolio
+    return portfolios
+
+
+def recalc_user_portfolio(uow: UnitOfWork, user_id: str, last_event_id: str | None = None) -> Portfolio:
+    return recalc_portfolios(uow, [user_id], {user_id: last_event_id})[user_id]

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, text
 
 from app.adapters.cache import TTL_FORECAST, TTL_PORTFOLIO, Cache, forecast_key, get_cache, portfolio_key
 from app.adapters.db import api_engine
+from app.adapters.prepared import Prepared
 from app.domain.forecast import (
     DEFAULT_BTC_PRICE_GROWTH_PCT_PER_DAY,
     DEFAULT_DIFFICULTY_GROWTH_PCT_PER_DAY,
@@ -148,10 +149,12 @@ _ANALYTICS_ROWS = text(
         WHERE a.tenant_id = :t AND a.user_id = :u
         ORDER BY a.model_id"""
 )
-# Equality on the partition key: the planner reads one daily partition.
-_SNAPSHOT_AT = text(
+# Equality on the partition key: one daily partition is read. Prepared: planning over every partition of the
+# table cost more than the read (app/adapters/prepared.py).
+_SNAPSHOT_AT = Prepared(
+    "snapshot_at",
     """SELECT btc_price_usd, difficulty, block_reward_btc, ts, network_hashrate_ehs
-         FROM network_snapshots WHERE ts = :ts"""
+         FROM network_snapshots WHERE ts = CAST(:ts AS timestamptz)""",
 )
 
 
@@ -178,7 +181,7 @@ def _portfolio_from_rows(conn: Connection, tenant_id: str, user_id: str, price: 
     (total, by_status, hashrate, power, btc, revenue, cost, profit, break_even, snapshot_ts, updated_at,
      last_event_id) = row
     by_model = [_model_document(*r) for r in conn.execute(_ANALYTICS_ROWS, {"t": tenant_id, "u": user_id})]
-    snapshot = conn.execute(_SNAPSHOT_AT, {"ts": snapshot_ts}).first() if snapshot_ts is not None else None
+    snapshot = _SNAPSHOT_AT(conn, {"ts": snapshot_ts}).first() if snapshot_ts is not None else None
     return _portfolio_document(
         tenant_id, user_id, as_of=updated_at, total=total, by_status=by_status or {}, hashrate=hashrate,
         power=power, btc=btc, revenue=revenue, cost=cost, profit=profit, break_even=break_even, price=price,
@@ -287,12 +290,13 @@ def portfolio_view(tenant_id: str, user_id: str, *, cache: Cache | None = None,
 
 # -- forecast ---------------------------------------------------------------------------------------------------
 
-_FORECAST_ROWS = text(
+_FORECAST_ROWS = Prepared(
+    "forecast_rows",
     """SELECT day, btc_mined, revenue_usd, cost_usd, profit_usd, btc_price_usd, difficulty, computed_at
          FROM forecast_daily
-        WHERE tenant_id = :t AND user_id = :u AND day >= :today
+        WHERE tenant_id = CAST(:t AS text) AND user_id = CAST(:u AS text) AND day >= CAST(:today AS date)
         ORDER BY day
-        LIMIT :limit"""
+        LIMIT CAST(:limit AS integer)""",
 )
 
 
@@ -313,8 +317,8 @@ def load_forecast(engine: Engine, tenant_id: str, user_id: str, today: date | No
     start = today or utcnow().date()
     with read_transaction(engine, tenant_id) as conn:
         price = _owner_price(conn, tenant_id, user_id)
-        rows = conn.execute(
-            _FORECAST_ROWS, {"t": tenant_id, "u": user_id, "today": start, "limit": MAX_HORIZON_DAYS}
+        rows = _FORECAST_ROWS(
+            conn, {"t": tenant_id, "u": user_id, "today": start, "limit": MAX_HORIZON_DAYS}
         ).all()
         fleet = load_fleet(conn, user_id)
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +28,8 @@ class OutboxEvent:
     entity_id: str | None = None
     idempotency_key: str | None = None
     trace_id: str | None = None
+    # W3C traceparent of the span that wrote the event; the connector carries it to a Kafka record header.
+    traceparent: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -77,6 +79,19 @@ class UnitOfWork:
         finally:
             self.conn.close()
 
+    def set_tenant(self, tenant_id: str) -> None:
+        """Scope the statements that follow to another tenant, inside the same transaction.
+
+        For work that spans tenants in one commit (a consumer's batch, a market-data fan-out): RLS reads the
+        setting per statement. Business writes with events and audit rows keep to one tenant per unit of work.
+        """
+        if not tenant_id:
+            raise ValueError("a unit of work needs a tenant")
+        if self._events or self._audit:
+            raise RuntimeError("events or audit rows are pending for the current tenant; commit them first")
+        self.conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant_id})
+        self.tenant_id = tenant_id
+
     def emit(self, event: OutboxEvent) -> OutboxEvent:
         model = EVENT_MODELS.get(event.kind)
         if model is None:
@@ -87,6 +102,13 @@ class UnitOfWork:
         self._events.append(event)
         return event
 
+    def tag_idempotency_keys(self, tag: str | None) -> None:
+        """Append `:<tag>` to the outbox idempotency key of every pending event (run_write passes the key claim's
+        timestamp, so the outbox's uniqueness lasts exactly as long as the claim; see service_layer/idempotency.py)."""
+        if tag:
+            self._events = [replace(e, idempotency_key=f"{e.idempotency_key}:{tag}") if e.idempotency_key else e
+                            for e in self._events]
+
     def audit(self, entry: AuditEntry) -> None:
         self._audit.append(entry)
 
@@ -95,9 +117,9 @@ class UnitOfWork:
             self.conn.execute(
                 text(
                     """INSERT INTO event_outbox
-                         (id, kind, user_id, entity_id, payload, idempotency_key, tenant_id, trace_id)
+                         (id, kind, user_id, entity_id, payload, idempotency_key, tenant_id, trace_id, traceparent)
                        VALUES (:id, :kind, :user_id, :entity_id, CAST(:payload AS jsonb), :idem,
-                               :tenant_id, :trace_id)"""
+                               :tenant_id, :trace_id, :traceparent)"""
                 ),
                 {
                     "id": ev.id,
@@ -108,6 +130,7 @@ class UnitOfWork:
                     "idem": ev.idempotency_key,
                     "tenant_id": self.tenant_id,
                     "trace_id": ev.trace_id,
+                    "traceparent": ev.traceparent,
                 },
             )
         for entry in self._audit:

@@ -12,20 +12,27 @@ nothing and the SELECT sees no row: that token is refused (TenantMismatch -> 403
 would raise an RLS error on the invisible row instead, hence DO NOTHING.
 
 Both answers are cached in-process: a provisioned pair is remembered for the life of the process (one DB
-round trip per user per process), the plan for PLAN_TTL_SECONDS (a plan change takes effect within a
-minute). The plan lookup rides along with the provisioning statement on first use, so a new user costs one
-round trip, not two. Caches are bounded so a flood of distinct tokens cannot grow memory without limit.
+round trip per user per process), the plan for PLAN_TTL_SECONDS. A plan change (PUT /api/subscription)
+reaches every web process within a second: the process that served it drops its cached plan at once, and
+every process listens on Redis for the change (app/adapters/plan_events.py, published by the API and by the
+portfolio consumer on crm.subscription_changed) and drops it too; the TTL is only the fallback for a
+listener that was disconnected. The plan lookup rides along with the provisioning statement on first use,
+so a new user costs one round trip, not two. Caches are bounded so a flood of distinct tokens cannot grow
+memory without limit.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
+from app.adapters import plan_events
 from app.adapters.db import api_engine
 from app.adapters.rate_limit import RatePlan, plan_for
 from app.adapters.tokens import Principal
@@ -65,27 +72,57 @@ _PLAN_SQL = text(
 )
 
 
-@dataclass
+@dataclass(eq=False)  # identity: directories live in a WeakSet
 class UserDirectory:
     """Per-process cache of provisioned users and their plans (thread-safe)."""
 
     engine_factory: Callable[[], Engine] = api_engine
     plan_ttl: float = PLAN_TTL_SECONDS
     clock: Callable[[], float] = time.monotonic
+    listen_for_plan_changes: bool = False  # the production directory listens (get_user_directory)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._provisioned: set[tuple[str, str]] = set()
         self._plans: dict[tuple[str, str], tuple[float, RatePlan]] = {}
         self.db_round_trips = 0  # for tests and metrics
+        self.plan_changes_heard = 0
+        self._changes = 0  # bumped by every change heard: a plan read while one arrived is not cached
+        self._listener: plan_events.PlanListener | None = None
+        self._listener_pid: int | None = None
+        _directories.add(self)
+
+    def _ensure_listener(self) -> None:
+        """Started on first use in each process (after a fork, the parent's thread does not exist here)."""
+        if not self.listen_for_plan_changes or self._listener_pid == os.getpid():
+            return
+        with self._lock:
+            if self._listener_pid == os.getpid():
+                return
+            self._listener_pid = os.getpid()
+        self._listener = plan_events.PlanListener(self.plan_changed, self.drop_plans).start()
+
+    def plan_changed(self, tenant_id: str, user_id: str) -> None:
+        """A user's plan changed: the next request of theirs reads it again."""
+        with self._lock:
+            self._plans.pop((tenant_id, user_id), None)
+            self.plan_changes_heard += 1
+            self._changes += 1
+
+    def drop_plans(self) -> None:
+        with self._lock:
+            self._plans.clear()
+            self._changes += 1
 
     def ensure(self, principal: Principal) -> RatePlan:
         """Provision the principal's user if this process has not yet, and return its (cached) plan."""
+        self._ensure_listener()
         key = (principal.tenant_id, principal.user_id)
         now = self.clock()
         with self._lock:
             cached = self._plans.get(key)
             provisioned = key in self._provisioned
+            changes = self._changes
         if provisioned and cached is not None and cached[0] > now:
             return cached[1]
         plan = self._load(principal, provision=not provisioned)
@@ -95,7 +132,8 @@ class UserDirectory:
             if len(self._provisioned) >= MAX_CACHED_USERS:
                 self._provisioned.clear()
             self._provisioned.add(key)
-            self._plans[key] = (now + self.plan_ttl, plan)
+            if changes == self._changes:  # else a change arrived while we read: this plan may predate it
+                self._plans[key] = (now + self.plan_ttl, plan)
         return plan
 
     def ensure_provisioned(self, principal: Principal) -> None:
@@ -132,6 +170,15 @@ class UserDirectory:
         return plan_for(plan_name, rpm, burst)
 
 
+_directories: weakref.WeakSet[UserDirectory] = weakref.WeakSet()
+
+
+def plan_changed_in_process(tenant_id: str, user_id: str) -> None:
+    """Every directory of this process drops the user's cached plan (the process that served the change)."""
+    for directory in list(_directories):
+        directory.plan_changed(tenant_id, user_id)
+
+
 _directory: UserDirectory | None = None
 _directory_lock = threading.Lock()
 
@@ -140,5 +187,5 @@ def get_user_directory() -> UserDirectory:
     global _directory
     with _directory_lock:
         if _directory is None:
-            _directory = UserDirectory()
+            _directory = UserDirectory(listen_for_plan_changes=True)
         return _directory

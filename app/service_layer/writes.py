@@ -38,6 +38,7 @@ class Caller:
     trace_id: str | None = None
     source_ip: str | None = None
     idempotency_key: str | None = None
+    traceparent: str | None = None  # of the request's span: stored on the outbox row, continued by consumers
 
     def event(self, kind: str, payload: BaseModel, entity_id: str | None) -> OutboxEvent:
         return OutboxEvent(
@@ -47,6 +48,7 @@ class Caller:
             entity_id=entity_id,
             idempotency_key=idempotency.outbox_key(self.principal, self.idempotency_key, kind),
             trace_id=self.trace_id,
+            traceparent=self.traceparent,
         )
 
     def audit(self, action: str, entity_type: str, entity_id: str | None, details: dict[str, Any]) -> AuditEntry:
@@ -88,6 +90,7 @@ def run_write(
         if claimed.replay is not None:
             return claimed.replay
         outcome = work(uow)
+        uow.tag_idempotency_keys(claimed.claimed_at)
         idempotency.finish(uow.conn, caller.principal, claimed, outcome)
         uow.commit()
     return outcome
