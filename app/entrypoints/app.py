@@ -11,7 +11,8 @@ What it sets up (see app/entrypoints/middleware.py for the order of the layers):
 - response validation when HASHINSIGHT_VALIDATE_RESPONSES=1 (the tests set it; off by default in
   production because validating every body against the schema costs time on every response, and the
   tests plus schemathesis already prove conformance);
-- problem+json for every error (problems.install), request ids, JIT provisioning and rate limits.
+- problem+json for every error (problems.install), request ids, JIT provisioning and rate limits;
+- request metrics per operation and a trace span per request (observability.py; GET /metrics serves them).
 
 Nothing here connects to PostgreSQL or Redis: engines and clients are created lazily on first use, so the
 factory is cheap and a worker process that forks after create_app() shares no sockets.
@@ -29,10 +30,14 @@ from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 
 from app.adapters.rate_limit import RateLimitDecision, RateLimiter, get_rate_limiter
+from app.entrypoints import observability
 from app.entrypoints.http import problems
 from app.entrypoints.http.validation import VALIDATOR_MAP
 from app.entrypoints.middleware import MAX_BODY_BYTES, AdmissionMiddleware, RequestContextMiddleware
+from app.entrypoints.observability import HttpMetricsMiddleware
+from app.entrypoints.web import event_docs
 from app.entrypoints.web.login import browser_login_redirect
+from app.entrypoints.web.stream import PageStreamMiddleware
 from app.service_layer.users import UserDirectory, get_user_directory
 from generated import routes
 
@@ -73,6 +78,7 @@ def create_app(
     if validate_responses is None:
         validate_responses = _flag(VALIDATE_RESPONSES_ENV)
     app = connexion.FlaskApp(__name__)
+    app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(
         RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes
     )
@@ -82,6 +88,8 @@ def create_app(
         directory=user_directory or get_user_directory(),
         limiter=rate_limiter or _LazyLimiter(),
     )
+    # After admission (the stream is provisioned and rate limited like any request), before Flask's threads.
+    app.add_middleware(PageStreamMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     problems.install(app)
     # A browser without credentials on GET /analytics/main is redirected to the login form (303); every other
     # 401 stays a problem (browser_login_redirect delegates to problems.handle_problem).
@@ -94,4 +102,6 @@ def create_app(
         # Compact JSON (Connexion's Flask default is indent=2), and never NaN/Infinity, which are not JSON.
         jsonifier=Jsonifier(json, separators=(",", ":"), allow_nan=False),
     )
+    event_docs.install(app.app)  # /api/events/: the AsyncAPI HTML docs, beside Swagger UI at /api/ui/
+    observability.instrument(app)
     return app

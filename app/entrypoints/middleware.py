@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.adapters.rate_limit import RateLimiter
 from app.entrypoints.http import context
-from app.entrypoints.http.auth import principal_from_token_info
+from app.entrypoints.http.principal import principal_from_token_info
 from app.entrypoints.http.problems import (
     TYPE_BODY_TOO_LARGE,
     TYPE_TENANT_MISMATCH,
@@ -174,8 +174,10 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         token_info = scope.get("extensions", {}).get("connexion_context", {}).get("token_info")
-        if not isinstance(token_info, dict):
-            await self.app(scope, receive, send)  # public operation: nothing to provision or limit
+        if not isinstance(token_info, dict) or not token_info:
+            # Public operation, or one whose token is optional and absent (`security: [{...}, {}]`, Connexion
+            # then records {}): nothing to provision or limit.
+            await self.app(scope, receive, send)
             return
         principal = principal_from_token_info(token_info)
         # The directory may hit PostgreSQL and the limiter Redis, both blocking clients: off the event loop.

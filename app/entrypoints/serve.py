@@ -5,6 +5,10 @@ is its own process with its own DB pool, Redis pool and in-process caches (provi
 the machine's cores are used despite the GIL; inside a worker, Connexion runs the Flask handlers in a
 thread pool. Two workers match the 2-core dev machine; in production use about one per core.
 
+Metrics: every worker process writes its samples to PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess
+mode), so GET /metrics, whichever worker answers it, reports all of them. The directory is emptied at start
+(or created, as a private temporary directory, when the variable is unset) and set before the workers start.
+
 The server does not depend on any particular endpoint: infra/stack.sh polls GET /api/health, which
 answers (501 until its handler exists, then 200) as soon as the workers have imported the app.
 """
@@ -14,9 +18,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
+
+from app.safe_defaults import require_safe_settings
 
 DEFAULT_WORKERS = 2
 
@@ -37,8 +46,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def prepare_metrics_dir() -> tuple[Path, bool]:
+    """An empty multiprocess directory for this server's workers; True when it is ours to remove at exit."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # samples of an earlier run would be merged in otherwise
+            stale.unlink()
+        return path, False
+    path = Path(tempfile.mkdtemp(prefix="hashinsight-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path, True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    require_safe_settings("web")  # before any worker process is spawned
+    # Read by app.entrypoints.asgi in each worker process uvicorn spawns (they inherit the environment).
+    os.environ["HASHINSIGHT_WEB_WORKER"] = "1"
+    metrics_dir, owned = prepare_metrics_dir()
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
@@ -56,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
         server_header=False,
     )
+    if owned:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

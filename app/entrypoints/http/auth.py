@@ -16,8 +16,8 @@ What Connexion 3.3 does with them (connexion/security.py):
 - On success it sets `context["user"] = token_info["sub"]` and `context["token_info"] = token_info`
   (the dict returned here). A handler reads them either by declaring parameters named `user` and/or
   `token_info` (Connexion injects context keys that match argument names), or anywhere in the request via
-  `from connexion.context import context; context["token_info"]`. `principal_from_token_info()` turns the
-  dict back into a Principal.
+  `from connexion.context import context; context["token_info"]`. `principal.principal_from_token_info()`
+  turns the dict back into a Principal.
 
 Returned token_info: {"sub": user_id, "uid": user_id, "tenant_id": ..., "scope": [sorted scopes], "jti": ...}.
 """
@@ -32,7 +32,8 @@ from connexion.exceptions import OAuthProblem, OAuthScopeProblem
 from connexion.security import BearerSecurityHandler
 from flask import Response
 
-from app.adapters.tokens import Principal, TokenError, decode_token
+from app.adapters.tokens import TokenError, decode_token
+from app.entrypoints.http.principal import principal_from_token_info, token_info_of
 from app.entrypoints.web import login as web_login
 from generated import routes
 
@@ -60,38 +61,23 @@ def _verify(token: str, required_scopes: Iterable[str] | None, what: str) -> dic
     return token_info_of(principal)
 
 
-def token_info_of(principal: Principal) -> dict[str, Any]:
-    return {
-        "sub": principal.user_id,
-        "uid": principal.user_id,
-        "tenant_id": principal.tenant_id,
-        "scope": sorted(principal.scopes),
-        "jti": principal.token_id,
-    }
-
-
-def principal_from_token_info(token_info: dict[str, Any]) -> Principal:
-    return Principal(
-        user_id=token_info["sub"],
-        tenant_id=token_info["tenant_id"],
-        scopes=frozenset(token_info.get("scope") or ()),
-        token_id=token_info.get("jti"),
-    )
-
-
 def bearer_info(token: str, required_scopes: list[str] | None = None) -> dict[str, Any]:
     """x-bearerInfoFunc: `Authorization: Bearer <JWT>`."""
     return _verify(token, required_scopes, "token")
 
 
 def cookie_info(api_key: str, required_scopes: list[str] | None = None) -> dict[str, Any]:
-    """x-apikeyInfoFunc for the `hi_session` cookie: the same JWT, carried by the browser."""
-    return _verify(api_key, required_scopes, "session cookie")
+    """x-apikeyInfoFunc for the `hi_session` cookie: the same JWT, carried by the browser. Marked `via: cookie`,
+    so the page's forms know to require their CSRF token (web/csrf.py)."""
+    return {**_verify(api_key, required_scopes, "session cookie"), "via": "cookie"}
 
 
 # The bearer handler that passes the operation's scopes lives with the generated route glue (generated/routes.py),
 # which the app factory uses; this name is kept for callers that build a Connexion app by hand.
 SECURITY_MAP: dict[str, type[BearerSecurityHandler]] = routes.security_map()
+
+__all__ = ["SECURITY_MAP", "bearer_info", "cookie_info", "login", "login_form", "principal_from_token_info",
+           "token_info_of"]
 
 
 # --- dev browser login (operations login_form and login; development only, see app/entrypoints/web/login.py) --

@@ -11,93 +11,39 @@
   scopes. By then the admission middleware (app/entrypoints/middleware.py) has also provisioned the
   token's user and tenant just in time (service_layer/users.py) and applied the rate limit, so a handler
   can write rows that reference users(tenant_id, id) at once.
-- RequestMeta is set by the outermost middleware for every request, public ones and errors included:
-  `request_id` is the caller's `X-Request-ID` when it is sane (else a new uuid4 hex) and is echoed on the
-  response; `trace_id` is the W3C `traceparent` trace id when the header is valid, else a new 32-hex id;
-  `source_ip` is the ASGI client address (uvicorn resolves X-Forwarded-For only from trusted proxies);
-  `idempotency_key` is the raw `Idempotency-Key` header (Connexion validates its format per operation).
+- RequestMeta (request_meta.py) is set by the outermost middleware for every request.
+- The trace: the Flask instrumentation (app/entrypoints/observability.py) runs every handler inside a server
+  span that continues the request's `traceparent` header or starts a new trace. A write records that span's
+  trace id (audit row, outbox row) and its traceparent (outbox row -> Kafka header -> consumer spans).
 
-Both live in ContextVars, which Connexion's a2wsgi bridge copies into the Flask worker thread.
+Imports go one way only: auth -> web.login -> problems -> request_meta, and context -> problems / principal;
+nothing here is imported back by them.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
+from app.adapters import tracing
 from app.adapters.tokens import Principal
+from app.entrypoints.http.principal import principal_from_token_info
+from app.entrypoints.http.problems import ApiProblem
+from app.entrypoints.http.request_meta import (
+    REQUEST_ID_HEADER,
+    RequestMeta,
+    meta_from_scope,
+    request_meta,
+    request_meta_or_none,
+    reset_request_meta,
+    set_request_meta,
+)
 from app.service_layer.writes import Caller
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-# traceparent: version-traceid-parentid-flags, lower-case hex; an all-zero trace id is invalid (W3C).
-_TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-
-
-@dataclass(frozen=True)
-class RequestMeta:
-    request_id: str
-    trace_id: str
-    source_ip: str | None
-    idempotency_key: str | None
-
-
-_meta: ContextVar[RequestMeta | None] = ContextVar("hashinsight_request_meta", default=None)
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            try:
-                return value.decode("latin-1").strip()
-            except Exception:  # noqa: BLE001 - latin-1 decodes any bytes; belt and braces
-                return None
-    return None
-
-
-def meta_from_scope(scope: dict[str, Any]) -> RequestMeta:
-    """Build the RequestMeta of an ASGI http scope (pure; the middleware sets it)."""
-    headers = scope.get("headers") or []
-    incoming = _header(headers, b"x-request-id")
-    request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-    trace_id = None
-    traceparent = _header(headers, b"traceparent")
-    if traceparent:
-        m = _TRACEPARENT_RE.match(traceparent.lower())
-        if m and m.group(1) != "0" * 32:
-            trace_id = m.group(1)
-    client = scope.get("client")
-    key = _header(headers, b"idempotency-key")
-    return RequestMeta(
-        request_id=request_id,
-        trace_id=trace_id or uuid.uuid4().hex,
-        source_ip=client[0] if client else None,
-        idempotency_key=key or None,
-    )
-
-
-def set_request_meta(meta: RequestMeta | None) -> Any:
-    """Set the current request's meta; returns the ContextVar token for reset()."""
-    return _meta.set(meta)
-
-
-def reset_request_meta(token: Any) -> None:
-    _meta.reset(token)
-
-
-def request_meta_or_none() -> RequestMeta | None:
-    return _meta.get()
-
-
-def request_meta() -> RequestMeta:
-    """The current request's meta. Outside a request (a script, a unit test) a fresh one is made up."""
-    meta = _meta.get()
-    if meta is None:
-        meta = RequestMeta(uuid.uuid4().hex, uuid.uuid4().hex, None, None)
-    return meta
+__all__ = [
+    "REQUEST_ID_HEADER", "RequestMeta", "current_caller", "current_principal", "current_principal_or_none",
+    "meta_from_scope", "request_meta", "request_meta_or_none", "reset_request_meta", "set_request_meta",
+    "token_info_or_none",
+]
 
 
 def token_info_or_none() -> dict[str, Any] | None:
@@ -112,8 +58,6 @@ def token_info_or_none() -> dict[str, Any] | None:
 
 
 def current_principal_or_none() -> Principal | None:
-    from app.entrypoints.http.auth import principal_from_token_info
-
     info = token_info_or_none()
     return principal_from_token_info(info) if info else None
 
@@ -122,19 +66,19 @@ def current_principal() -> Principal:
     """The authenticated caller. A handler of a secured operation always has one; otherwise 401."""
     principal = current_principal_or_none()
     if principal is None:
-        from app.entrypoints.http.problems import ApiProblem
-
         raise ApiProblem(401, "No authorization token provided")
     return principal
 
 
 def current_caller() -> Caller:
-    """The principal plus the request facts a write records (event trace id, audit row, idempotency)."""
+    """The principal plus the request facts a write records (trace, audit row, idempotency)."""
     meta = request_meta()
     return Caller(
         principal=current_principal(),
         request_id=meta.request_id,
-        trace_id=meta.trace_id,
+        # The active span's trace when there is one (the same id as an incoming traceparent's).
+        trace_id=tracing.current_trace_id() or meta.trace_id,
         source_ip=meta.source_ip,
         idempotency_key=meta.idempotency_key,
+        traceparent=tracing.current_traceparent(),
     )

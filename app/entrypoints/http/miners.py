@@ -35,3 +35,7 @@ def get_miner(id: str) -> HandlerResult:  # noqa: A002 - the contract's path par
 
 def change_miner_status(id: str, body: dict[str, Any]) -> HandlerResult:  # noqa: A002
     return outcome(miners.change_status(context.current_caller(), id.lower(), body))
+
+
+def update_miner(id: str, body: dict[str, Any]) -> HandlerResult:  # noqa: A002
+    return outcome(miners.update_miner(context.current_caller(), id.lower(), body))

@@ -21,11 +21,13 @@ import json
 import logging
 from typing import Any
 
+import redis
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from app.entrypoints.http import context
+from app.adapters.transient import is_transient
+from app.entrypoints.http import request_meta
 from app.service_layer import errors as service_errors
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ TYPE_BODY_TOO_LARGE = "urn:hashinsight:problem:body-too-large"
 TYPE_UNKNOWN_REFERENCE = "urn:hashinsight:problem:unknown-reference"
 TYPE_TENANT_MISMATCH = "urn:hashinsight:problem:tenant-mismatch"
 TYPE_INTERNAL = "urn:hashinsight:problem:internal"
+TYPE_UNAVAILABLE = "urn:hashinsight:problem:dependency-unavailable"
 
 
 def title_of(status: int) -> str:
@@ -159,7 +162,7 @@ def render(
         body["instance"] = _clip(instance, 2000)
     if ext:
         body.update({k: v for k, v in ext.items() if k not in body})
-    meta = context.request_meta_or_none()
+    meta = request_meta.request_meta_or_none()
     if meta is not None:
         body.setdefault("request_id", meta.request_id)
     return ConnexionResponse(
@@ -221,10 +224,37 @@ def _default_detail(status: int, request: ConnexionRequest) -> str:
     return title_of(status)
 
 
+RETRY_AFTER_SECONDS = 2
+_STATEMENT_TIMEOUT = "57014"  # query_canceled: statement_timeout (app/adapters/db.py sets it on every engine)
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """'the database' / 'the cache' when `exc` says a dependency is unreachable or timed out for now."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(exc, redis.RedisError):
+        return "the cache" if is_transient(exc) else None
+    if is_transient(exc) or getattr(cause, "pgcode", None) == _STATEMENT_TIMEOUT:
+        return "the database"
+    return None
+
+
 def handle_unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """Anything else: a 500 that names the request id, with the traceback in the log only."""
-    meta = context.request_meta_or_none()
+    """Anything else: 503 with Retry-After when a dependency is down (the request may be retried, with the same
+    Idempotency-Key for a write); otherwise a 500 that names the request id, with the traceback in the log only."""
+    meta = request_meta.request_meta_or_none()
     request_id = meta.request_id if meta else "-"
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        log.warning("%s %s -> 503: %s unavailable (%s: %s)", request.method, _instance(request), dependency,
+                    type(exc).__name__, str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "")
+        return render(
+            503,
+            detail=f"{dependency.capitalize()} is unavailable right now. Retry in {RETRY_AFTER_SECONDS} s; a write "
+                   "retried with the same Idempotency-Key is applied at most once.",
+            type=TYPE_UNAVAILABLE,
+            instance=_instance(request),
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     log.error(
         "unhandled %s on %s %s (request_id=%s)",
         type(exc).__name__, request.method, _instance(request), request_id, exc_info=exc,

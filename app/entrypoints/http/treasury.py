@@ -11,3 +11,7 @@ from app.service_layer import treasury
 
 def execute_trade(body: dict[str, Any]) -> HandlerResult:
     return outcome(treasury.execute_trade(context.current_caller(), body))
+
+
+def put_treasury_credentials(body: dict[str, Any]) -> HandlerResult:
+    return outcome(treasury.put_credentials(context.current_caller(), body))

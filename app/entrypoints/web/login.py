@@ -3,7 +3,8 @@
 DEVELOPMENT ONLY (docs/analytics-page.md). The contract's POST /analytics/login takes a JWT (`token`), checks it
 exactly like a bearer token and stores it in the HttpOnly, SameSite=Lax cookie `hi_session`. To make the page
 usable without a terminal, the form (GET /analytics/login) comes prefilled with a freshly minted, short-lived
-token for the demo identity, but only while dev minting is enabled:
+token for the demo identity, but only while dev minting is enabled, which is never outside
+HASHINSIGHT_ENV=development; in development:
 
 - DEV_LOGIN=1 enables it, DEV_LOGIN=0 disables it;
 - unset, it is enabled only while the JWT keys are the built-in dev default (neither JWT_SECRET nor JWT_KEYS
@@ -26,6 +27,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from flask import Response, redirect, request
 
 from app.adapters.tokens import TokenError, decode_token, encode_token
+from app.config import get_settings
 from app.entrypoints.http.problems import handle_problem
 from app.entrypoints.web.render import html_response
 
@@ -34,11 +36,15 @@ COOKIE_PATH = "/analytics"  # the contract accepts the cookie on /analytics/* on
 LOGIN_PATH = "/analytics/login"
 MAIN_PATH = "/analytics/main"
 DEV_TOKEN_TTL_SECONDS = 1800  # short-lived: a leaked dev cookie is useless within half an hour
-DEV_IDENTITY = {"sub": "demo-user-1", "tenant_id": "demo-tenant", "scopes": "portfolio:read intel:read"}
+# miners:read/write: the page's forms add miners and change their status, so the whole loop can be watched.
+DEV_IDENTITY = {"sub": "demo-user-1", "tenant_id": "demo-tenant",
+                "scopes": "portfolio:read intel:read miners:read miners:write"}
 _WWW_AUTHENTICATE = 'Bearer realm="hashinsight", error="invalid_token"'
 
 
 def dev_minting_enabled() -> bool:
+    if not get_settings().development:
+        return False  # outside HASHINSIGHT_ENV=development the page never mints a token, whatever DEV_LOGIN says
     flag = os.environ.get("DEV_LOGIN", "").strip().lower()
     if flag:
         return flag not in ("0", "false", "no", "off")

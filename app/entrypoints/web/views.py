@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from app.adapters.tokens import Principal
 from app.domain.forecast import DEFAULT_HORIZON_DAYS
 from app.entrypoints.http.problems import TYPE_TENANT_MISMATCH, Forbidden
-from app.service_layer import read_models
+from app.service_layer import ops, read_models
 from app.service_layer.read_models import ForeignUser, View
 
 
@@ -25,6 +28,13 @@ def portfolio(principal: Principal) -> View:
 def forecast(principal: Principal, days: int = DEFAULT_HORIZON_DAYS) -> View:
     try:
         return read_models.forecast_view(principal.tenant_id, principal.user_id, days)
+    except ForeignUser as exc:
+        raise _forbidden(exc) from None
+
+
+def ops_schedule(principal: Principal, day: date | None) -> dict[str, Any]:
+    try:
+        return ops.schedule_view(principal, day)
     except ForeignUser as exc:
         raise _forbidden(exc) from None
 

@@ -1,0 +1,77 @@
+"""Request metrics and traces of the web app, wired by create_app().
+
+- HttpMetricsMiddleware (outermost ASGI layer): one count per answered request and a latency histogram, per
+  contract operation (the operationId Connexion's routing resolved), so every error status is counted too.
+  Paths outside the contract get a fixed name (swagger_ui, openapi_spec, event_docs, or unmatched): a label
+  never carries a raw path.
+- instrument(app): OpenTelemetry's Flask instrumentation runs every handler inside a SERVER span that continues
+  the request's W3C `traceparent` header (or starts a trace). A write stores that span's traceparent on its
+  outbox row (context.current_caller), which is how the trace reaches Kafka and the consumers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import connexion
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.adapters import metrics, tracing
+
+# Long-lived by design: counted, but kept out of the latency histogram.
+STREAMING_OPERATIONS = frozenset({"analytics_stream"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_UNROUTED = (("/api/ui", "swagger_ui"), ("/api/openapi", "openapi_spec"), ("/api/events", "event_docs"))
+# Scrapes and health polls would otherwise fill the trace log with spans nobody follows.
+UNTRACED_URLS = "/metrics,/api/health"
+
+
+def operation_of(scope: Scope) -> str:
+    routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
+    operation = routing.get("operation_id")
+    if operation:
+        return str(operation)
+    path = scope.get("path", "")
+    return next((name for prefix, name in _UNROUTED if path.startswith(prefix)), "unmatched")
+
+
+class HttpMetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Connexion's routing records the operation id in this dict; inner layers copy the scope shallowly,
+        # so creating it here lets us read it back afterwards.
+        scope.setdefault("extensions", {})
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            operation = operation_of(scope)
+            method = scope.get("method", "GET")
+            metrics.HTTP_REQUESTS.labels(operation, method if method in _METHODS else "other", str(status)).inc()
+            if operation not in STREAMING_OPERATIONS:
+                metrics.HTTP_LATENCY.labels(operation).observe(time.perf_counter() - started)
+
+
+def instrument(app: connexion.FlaskApp) -> None:
+    """Trace every Flask handler (idempotent per process for the provider; per app for the hooks)."""
+    tracing.configure(os.environ.get("HASHINSIGHT_SERVICE") or "web")
+    flask_app = app.app
+    FlaskInstrumentor().instrument_app(flask_app, excluded_urls=UNTRACED_URLS)
+    # Connexion built its WSGI bridge around the original wsgi_app before the instrumentation wrapped it; point
+    # the bridge at the wrapped one, or the spans would miss the response status.
+    app._middleware_app.asgi_app.app = flask_app.wsgi_app
