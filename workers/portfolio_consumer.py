@@ -1,36 +1,59 @@
-"""Portfolio worker: miner.* events -> recalc_user_portfolio(user_id) -> invalidate the user's page caches.
+"""Portfolio worker: miner.* events -> recalculate the users' portfolios -> invalidate their page caches and
+notify their open pages (page:{user_id}); market.* -> the same for every user of every tenant (workers/fanout.py);
+crm.* -> every web process drops the user's cached plan (app/adapters/plan_events.py).
 
 It reads every events.* topic because it is also the consumer that marks outbox rows processed (see
-migrations/0007); it acts only on miner events.
+migrations/0007); it acts on miner, market and crm events.
 """
 
 from __future__ import annotations
 
-from app.adapters.cache import analytics_key, get_cache, portfolio_key
-from app.adapters.envelope_codec import Envelope
+from app.adapters import plan_events
+from app.adapters.cache import analytics_key, portfolio_key
+from app.adapters.page_events import invalidate_and_notify
 from app.adapters.redis_lock import recalc_lock_key
-from app.service_layer.portfolio import recalc_user_portfolio
+from app.safe_defaults import require_safe_settings
+from app.service_layer.portfolio import recalc_portfolios
 from app.service_layer.unit_of_work import UnitOfWork
-from workers.consumer_loop import main
+from workers.consumer_loop import UserEvents, main
+from workers.fanout import Applied, FanOut, lock_tenant
+from workers.telemetry import committed_at
+
+ACCEPTED = ("miner.", "market.", "crm.")
 
 
 class PortfolioHandler:
     name = "hashinsight.portfolio"
-    topics = ("events.miner", "events.treasury", "events.ops", "events.crm")
+    topics = ("events.miner", "events.treasury", "events.ops", "events.crm", "events.market")
     marks_outbox = True
 
+    def __init__(self) -> None:
+        self.fanout = FanOut("portfolio", lambda uow, users: recalc_portfolios(uow, users))
+
     def accepts(self, kind: str) -> bool:
-        return kind.startswith("miner.")
+        return kind.startswith(ACCEPTED)
 
     def lock_key(self, user_id: str) -> str:
         return recalc_lock_key(user_id)
 
-    def apply(self, uow: UnitOfWork, user_id: str, events: list[Envelope]) -> None:
-        recalc_user_portfolio(uow, user_id, last_event_id=events[-1].id)
+    def apply(self, uow: UnitOfWork, events: UserEvents) -> Applied:
+        last_miner_event = {user: ids[-1] for user, evs in events.items()
+                            if (ids := [e.id for e in evs if e.kind.startswith("miner.")])}
+        market = any(e.kind.startswith("market.") for evs in events.values() for e in evs)
+        if last_miner_event:
+            lock_tenant(uow.conn, "portfolio", uow.tenant_id, exclusive=False)
+            recalc_portfolios(uow, list(last_miner_event), last_miner_event)
+        return Applied(self.fanout.run(uow) if market else {})
 
-    def after_commit(self, tenant_id: str, user_id: str, events: list[Envelope]) -> None:
-        get_cache().invalidate(portfolio_key(user_id), analytics_key(user_id))
+    def after_commit(self, tenant_id: str, events: UserEvents, applied: Applied | None) -> None:
+        changed = {u: evs for u, evs in events.items() if any(e.kind.startswith(("miner.", "market.")) for e in evs)}
+        market = [e for evs in events.values() for e in evs if e.kind.startswith("market.")]
+        invalidate_and_notify(tenant_id, self.name, changed, lambda user: [portfolio_key(user), analytics_key(user)],
+                              committed_at(), applied.fanned_out if applied else None, market)
+        plan_changes = [(tenant_id, u) for u, evs in events.items() if any(e.kind.startswith("crm.") for e in evs)]
+        plan_events.publish(plan_changes)
 
 
 if __name__ == "__main__":
+    require_safe_settings("worker-portfolio")
     main(PortfolioHandler())
