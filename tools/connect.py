@@ -2,7 +2,7 @@
 
 connectors/outbox.json holds the connector as it runs on the native stack. Where Connect reaches PostgreSQL
 or the registry under other names (docker compose), CONNECTOR_DATABASE_HOST, CONNECTOR_DATABASE_PORT and
-CONNECTOR_REGISTRY_URL override those settings.
+CONNECTOR_REGISTRY_URL override those settings; CONNECTOR_DATABASE_PASSWORD replaces the development password.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 import psycopg2
+import requests
 from confluent_kafka.admin import AdminClient
 
 from app.adapters.dead_letters import DLQ_TOPIC
 from app.adapters.kafka_connect import ConnectClient, ConnectError
 from app.config import get_settings
-from tools.topics import load_specs, missing_topics
+from tools.topics import ensure_compatibility, load_specs, missing_topics
 
 CONNECTOR_FILE = Path(__file__).resolve().parents[1] / "connectors" / "outbox.json"
 
@@ -56,6 +57,8 @@ def connector_definition(path: Path = CONNECTOR_FILE) -> tuple[str, dict[str, st
     config["database.port"] = os.environ.get("CONNECTOR_DATABASE_PORT", str(settings.pg_port))
     if host := os.environ.get("CONNECTOR_DATABASE_HOST"):
         config["database.hostname"] = host
+    if password := os.environ.get("CONNECTOR_DATABASE_PASSWORD"):
+        config["database.password"] = password
     registry = os.environ.get("CONNECTOR_REGISTRY_URL", settings.registry_native_url)
     for key in [k for k in config if k.endswith("converter.apicurio.registry.url")]:
         config[key] = registry
@@ -91,6 +94,8 @@ def register() -> int:
         names = ", ".join(missing)
         print(f"register: topics {names} do not exist yet; run `make topics` first", file=sys.stderr)
         return 1
+    # The connector auto-registers its schemas: the registry's BACKWARD rule must be in place before it does.
+    ensure_compatibility()
     client = ConnectClient(get_settings().connect_url)
     created = client.put_config(name, config)
     state = client.state(name)
@@ -138,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command]()
     except ConnectError as exc:
         print(f"connect: {exc}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:
+        print(f"connect: the schema registry is unreachable or refused the compatibility rule: {exc}", file=sys.stderr)
         return 1
 
 

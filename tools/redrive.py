@@ -1,7 +1,8 @@
 """Re-publish dead letters to their original topics after a fix (`python -m tools.redrive`).
 
 Each dead letter on events.dlq carries the original record's key and value bytes untouched; redrive produces
-them again to the original topic, with a `dlq.redriven-from` header naming the dead letter. Every consumer
+them again to the original topic, with a `dlq.redriven-from` header naming the dead letter and a `traceparent`
+header continuing the trace of the request that wrote the event (a `redrive` span in that trace). Every consumer
 of that topic sees the record again; those that had applied it skip it through their inbox.
 
 Progress is kept as the offsets of the consumer group `hashinsight.redrive` (`hashinsight.redrive.<consumer>`
@@ -16,10 +17,12 @@ import argparse
 import sys
 from collections import Counter
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from opentelemetry.trace import SpanKind
 
-from app.adapters.dead_letters import DLQ_TOPIC, DeadLetterQueue
+from app.adapters import tracing
+from app.adapters.dead_letters import DLQ_TOPIC, DeadLetter, DeadLetterQueue
 from app.config import get_settings
 
 GROUP = "hashinsight.redrive"
@@ -40,6 +43,7 @@ def redrive(consumer_name: str | None, dry_run: bool, group: str | None = None, 
         "auto.offset.reset": "earliest",
     })
     summary: Counter[str] = Counter()
+    failures: list[KafkaError] = []
     try:
         meta = reader.list_topics(DLQ_TOPIC, timeout=10).topics[DLQ_TOPIC]
         partitions = [TopicPartition(DLQ_TOPIC, p) for p in sorted(meta.partitions)]
@@ -61,7 +65,7 @@ def redrive(consumer_name: str | None, dry_run: bool, group: str | None = None, 
             for msg in msgs:
                 if msg.error():
                     continue
-                letter = dlq.decode(msg.value())
+                letter = dlq.decode(msg.value(), msg.headers())
                 where = f"{letter.original_topic}[{letter.original_partition}]@{letter.original_offset}"
                 if consumer_name and letter.consumer != consumer_name:
                     summary["skipped (other consumer)"] += 1
@@ -69,22 +73,37 @@ def redrive(consumer_name: str | None, dry_run: bool, group: str | None = None, 
                     print(f"  would redrive {where} (event {letter.event_id}): {letter.error[:120]}")
                     summary["would redrive"] += 1
                 else:
-                    producer.produce(
-                        letter.original_topic,
-                        key=letter.original_key,
-                        value=letter.original_value,
-                        headers=[("dlq.redriven-from", f"{DLQ_TOPIC}/{msg.partition()}@{msg.offset()}".encode())],
-                    )
+                    _republish(producer, letter, f"{DLQ_TOPIC}/{msg.partition()}@{msg.offset()}", failures)
                     summary[f"redriven to {letter.original_topic}"] += 1
                 if msg.offset() >= ends.get(msg.partition(), 0) - 1:
                     ends.pop(msg.partition(), None)
             if not dry_run:
+                # The position moves only past letters whose records the broker has confirmed.
                 if producer.flush(30) > 0:
                     raise SystemExit("redrive: records not delivered in 30 s; offsets not committed, run again")
+                if failures:
+                    raise SystemExit(f"redrive: {len(failures)} record(s) refused by Kafka ({failures[0]}); "
+                                     "offsets not committed, run again")
                 reader.commit(asynchronous=False)
     finally:
         reader.close()
     return summary
+
+
+def _republish(producer: Producer, letter: DeadLetter, source: str, failures: list[KafkaError]) -> None:
+    """Produce the original record again, inside a PRODUCER span continuing the trace of the request that wrote
+    it (the dead letter's traceparent header), whose traceparent the new record carries."""
+    with tracing.tracer().start_as_current_span(
+        f"redrive {letter.original_topic}", context=tracing.context_of(letter.traceparent), kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": letter.original_topic,
+                    "hashinsight.event.id": letter.event_id or "", "hashinsight.redriven_from": source},
+    ):
+        headers = [("dlq.redriven-from", source.encode())]
+        traceparent = tracing.current_traceparent() or letter.traceparent
+        if traceparent:
+            headers.append((tracing.TRACEPARENT, traceparent.encode()))
+        producer.produce(letter.original_topic, key=letter.original_key, value=letter.original_value,
+                         headers=headers, on_delivery=lambda err, _m: failures.append(err) if err else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumer", help="only letters this consumer gave up on (e.g. hashinsight.portfolio)")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
+    tracing.configure("redrive")
     for key, count in sorted(redrive(args.consumer, args.dry_run).items()):
         print(f"  {key}: {count}")
     return 0

@@ -4,9 +4,11 @@ Kafka's time index turns --from/--to into offsets per partition (offsets_for_tim
 [from, to) are read with a private consumer group (the live consumer's committed offsets are untouched) and
 go through the same consumer loop as live traffic: envelope codec, inbox, Redis lock, handler, DLQ.
 
-By default the inbox is honoured, so events the consumer already applied are skipped (useful after
-restoring a database backup). --bypass-inbox applies them again (useful after fixing a handler bug).
---dry-run only counts what the window holds.
+By default the inbox is honoured, so events the consumer already applied are skipped: only what it never
+applied (e.g. after its inbox and derived rows were reset) is applied. --bypass-inbox applies them again
+(after fixing a handler bug). --dry-run only counts what the window holds. Replay re-runs consumers; it
+restores no business data (that is a database backup's job) and reaches back only as far as Kafka keeps
+events (7 days). The records keep their traceparent headers, so the replayed spans join the original traces.
 
   python -m tools.replay --consumer portfolio --from 2026-11-24T10:00:00Z --to 2026-11-24T11:00:00Z
 """
@@ -23,6 +25,7 @@ from datetime import datetime, timezone
 from confluent_kafka import Consumer, Message, TopicPartition
 from tqdm import tqdm
 
+from app.adapters import tracing
 from app.adapters.envelope_codec import EnvelopeCodec, EnvelopeError
 from app.config import get_settings
 from workers.consumer_loop import ConsumerLoop, Handler
@@ -87,6 +90,9 @@ def replay(handler: Handler, topics: list[str] | None, start: datetime, end: dat
         if not total:
             return summary
         loop = None if dry_run else ConsumerLoop(handler, bypass_inbox=bypass_inbox, batch_size=batch_size)
+        if loop is not None:
+            # The records keep their traceparent headers: each event's span joins the trace of its request.
+            loop.telemetry.mode = "replay"
         codec = loop.codec if loop is not None else EnvelopeCodec(settings.schema_registry_url)
         ends = {(r.topic, r.partition): r.end for r in ranges}
         reader.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
@@ -144,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.end <= args.start:
         parser.error("--to must be after --from")
     handler = HANDLERS[args.consumer]()
+    tracing.configure(f"replay-{args.consumer}")
     summary = replay(handler, args.topic, args.start, args.end, args.dry_run, args.bypass_inbox)
     for key, count in sorted(summary.items()):
         print(f"  {key}: {count}")
