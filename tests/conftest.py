@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 
-from app.config import get_settings
+# Tests are a development context (make test sets it too): the app they build in-process and the servers and
+# workers they start accept the development JWT secret. The tests of the refusal set production themselves.
+os.environ.setdefault("HASHINSIGHT_ENV", "development")
+
+from app.config import get_settings  # noqa: E402 - after the environment default above
 
 _STACK_DIRS = ("/tests/integration/", "/tests/e2e/")
 
@@ -40,7 +45,14 @@ def _stack_checked() -> None:
         )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--reverse", action="store_true",
+                     help="run the collected tests in reverse order (CI does, to prove there is no order dependence)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--reverse"):
+        items.reverse()
     for item in items:
         if any(d in str(item.path) for d in _STACK_DIRS):
             item.fixturenames.insert(0, "_stack_checked")

@@ -44,10 +44,11 @@ def cookie_info(api_key: str, required_scopes: list[str] | None = None) -> dict[
     return {"sub": "demo-user-1", "tenant_id": "demo-tenant", "scope": api_key.replace(",", " ")}
 
 
-def get_health() -> tuple[dict[str, Any], int]:
-    """The one implemented fake handler: answers the spec's own example."""
+def get_health() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The one implemented fake handler: answers the spec's own example (as JSON: the operation also declares
+    problem+json for its 429, so the handler names its content type)."""
     media = SPEC["paths"]["/api/health"]["get"]["responses"]["200"]["content"]["application/json"]
-    return media["example"], 200
+    return media["example"], 200, {"Content-Type": "application/json"}
 
 
 def fake_spec() -> dict[str, Any]:

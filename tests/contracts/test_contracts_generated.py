@@ -84,6 +84,16 @@ def test_brief_operations_are_all_there() -> None:
         ("GET", "/api/miner-models"): "list_miner_models",
         ("GET", "/analytics/login"): "login_form",
         ("POST", "/analytics/login"): "login",
+        ("GET", "/metrics"): "get_metrics",
+        ("GET", "/analytics/stream"): "analytics_stream",
+        ("POST", "/analytics/miners"): "add_miner_form",
+        ("POST", "/analytics/miners/{id}/status"): "change_miner_status_form",
+        ("PATCH", "/api/miners/{id}"): "update_miner",
+        ("PUT", "/api/treasury/credentials"): "put_treasury_credentials",
+        ("POST", "/api/market/snapshots"): "record_market_snapshot",
+        ("POST", "/api/ops/maintenance"): "schedule_maintenance",
+        ("GET", "/api/ops/schedule"): "get_ops_schedule",
+        ("PUT", "/api/subscription"): "change_subscription",
     }
     assert {(o.method, o.path): o.operation_id for o in OPERATIONS.values()} == wanted
 
@@ -126,8 +136,10 @@ def test_generated_api_models_enforce_bounds() -> None:
     with pytest.raises(pydantic.ValidationError):
         api.MinerCreate.model_validate({"model_id": "antminer-s21", "unknown": 1})
     assert api.MinerCreate.model_validate({"model_id": "antminer-s21"}).status == "active"
-    # The bulk limit is a 413 in the handler, not a schema bound: 10,001 items still validate.
-    api.BulkImportRequest.model_validate({"items": [{"model_id": "antminer-s21"}] * 10_001})
+    # The bulk limit is the contract's maxItems (answered with 413 by the body validator): the model holds it too.
+    api.BulkImportRequest.model_validate({"items": [{"model_id": "antminer-s21"}] * 10_000})
+    with pytest.raises(pydantic.ValidationError):
+        api.BulkImportRequest.model_validate({"items": [{"model_id": "antminer-s21"}] * 10_001})
 
 
 def _message_examples() -> list[tuple[str, dict[str, Any]]]:

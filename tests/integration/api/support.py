@@ -28,7 +28,8 @@ from app.adapters import db as app_db
 from tools import db, migrate, seed
 
 REPO = Path(__file__).resolve().parents[3]
-ALL_SCOPES = "miners:read miners:write portfolio:read intel:read treasury:trade ops:read"
+ALL_SCOPES = ("miners:read miners:write portfolio:read intel:read treasury:trade ops:read ops:write market:write "
+              "billing:write")
 _NAME_RE = re.compile(r"^hashinsight_apitest_([0-9]+)$")
 _ENV_KEYS = ("DATABASE_URL", "WORKER_DATABASE_URL", "ADMIN_DATABASE_URL")
 
@@ -147,6 +148,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STARTUP_TIMEOUT_S = 90.0
+
+
 @dataclass
 class Server:
     base_url: str
@@ -171,7 +175,8 @@ def uvicorn_server(log_dir: Path, *, workers: int = 2, env: dict[str, str] | Non
         )
     server = Server(f"http://127.0.0.1:{port}", proc, log_path)
     try:
-        deadline = time.monotonic() + 30
+        # Two workers import the app on a shared 2-core machine; under a parallel test run that took over 30 s.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
@@ -181,7 +186,7 @@ def uvicorn_server(log_dir: Path, *, workers: int = 2, env: dict[str, str] | Non
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not come up in 30 s:\n{server.log()}")
+                raise RuntimeError(f"server did not come up in {STARTUP_TIMEOUT_S:.0f} s:\n{server.log()}")
             time.sleep(0.1)
         yield server
     finally:

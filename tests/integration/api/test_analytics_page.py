@@ -91,9 +91,10 @@ def test_a_new_miner_appears_once_the_consumer_invalidates(client, user, admin_d
     assert status == "miss"
     assert _text_of(after, "miners-total") == "2" and _text_of(after, "last-event-id") == "evt-2"
     new_version = re.search(r'<main id="live" data-version="([^"]+)"', after).group(1)
-    assert new_version != version  # what the page's poller compares before swapping its content
+    assert new_version != version  # what the page's script compares before swapping its content
     assert 'data-model-id="antminer-s19-pro"' in after
-    assert "var every = 2000;" in after and "setInterval(tick, every)" in after  # the page polls itself
+    # It listens to its stream instead of polling (the browser test drives it for real).
+    assert 'new EventSource("/analytics/stream")' in after and "setInterval" not in after
 
 
 def test_forecast_chart_needs_intel_read(client, user, admin_db, cache):
@@ -172,7 +173,7 @@ def test_dev_login_form_is_prefilled_only_when_dev_minting_is_on(client, monkeyp
     token = html.unescape(re.search(r'<textarea[^>]*name="token"[^>]*>([^<]*)</textarea>', page).group(1))
     principal = decode_token(token)
     assert (principal.user_id, principal.tenant_id) == ("demo-user-1", "demo-tenant")
-    assert principal.scopes == {"portfolio:read", "intel:read"}
+    assert principal.scopes == {"portfolio:read", "intel:read", "miners:read", "miners:write"}
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == web_login.DEV_TOKEN_TTL_SECONDS
     assert "Development only" in page
@@ -191,6 +192,16 @@ def test_dev_minting_defaults_to_off_once_real_keys_are_configured(monkeypatch):
     assert not web_login.dev_minting_enabled()
     monkeypatch.setenv("DEV_LOGIN", "1")
     assert web_login.dev_minting_enabled()
+
+
+def test_the_login_page_never_mints_outside_development(client, monkeypatch):
+    """With the public default secret, a minting login page would hand out tokens to anyone."""
+    monkeypatch.setenv("DEV_LOGIN", "1")
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.setenv("HASHINSIGHT_ENV", "production")
+    assert not web_login.dev_minting_enabled()
+    page = client.get("/analytics/login")
+    assert page.status_code == 200 and "eyJ" not in page.text  # no JWT in the form
 
 
 # --- browsers without credentials (the contract's 303) ------------------------------------------------------

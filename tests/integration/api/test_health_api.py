@@ -7,12 +7,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 
 import pytest
 import yaml
 
 import app
 from app.adapters import cache as cache_module
+from app.adapters.tokens import encode_token
 from app.service_layer import health as health_service
 from generated import routes
 from workers.intel_consumer import IntelHandler
@@ -34,16 +36,28 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once it is closed
 
 
-def _health(client) -> tuple[dict, float]:
+def _ops_headers() -> dict[str, str]:
+    # A fresh operator per call, so the rate limit of one never shapes these tests.
+    suffix = uuid.uuid4().hex[:10]
+    return {"Authorization": "Bearer " + encode_token(f"ops-{suffix}", f"ops-t-{suffix}", "ops:read")}
+
+
+def _health(client, headers: dict[str, str] | None = None) -> tuple[dict, float]:
+    """The detailed document (an ops:read caller) unless other headers are given."""
     started = time.perf_counter()
-    r = client.get("/api/health")
+    r = client.get("/api/health", headers=_ops_headers() if headers is None else headers)
     elapsed = time.perf_counter() - started
     assert r.status_code == 200, r.text  # never a 500 and never a 503: status says it
     assert r.headers["content-type"] == "application/json"
     return r.json(), elapsed
 
 
-def test_fields_and_types_match_the_contract(client):
+def test_fields_and_types_match_the_contract(client, admin_db):
+    # A forecast refresh 5 s ago, as a refresh stamps it in its transaction (migration 0012): forecast_freshness_sec
+    # is then a number, never null.
+    admin_db.execute(
+        "INSERT INTO forecast_refresh (computed_at) VALUES (now() - interval '5 seconds')"
+        " ON CONFLICT (singleton) DO UPDATE SET computed_at = EXCLUDED.computed_at")
     h, elapsed = _health(client)
     schema = SPEC["components"]["schemas"]["Health"]
     assert set(schema["required"]) <= set(h)
@@ -65,8 +79,8 @@ def test_fields_and_types_match_the_contract(client):
     assert set(h["dependencies"]) == DEPENDENCIES
     assert all(d == {"status": "ok", "detail": d["detail"]} for d in h["dependencies"].values()), h["dependencies"]
     assert h["dependencies"]["connect"]["detail"].startswith(f"outbox connector {state}")
-    # Needs hashinsight_forecast_freshness() (SECURITY DEFINER): null until a migration adds it.
-    assert h["forecast_freshness_sec"] is None or h["forecast_freshness_sec"] >= 0
+    # Read through hashinsight_forecast_freshness() (migrations 0009, 0012), across tenants.
+    assert isinstance(h["forecast_freshness_sec"], float) and 4 <= h["forecast_freshness_sec"] < 600
     assert elapsed < 1.0
 
 
@@ -151,3 +165,20 @@ def test_health_is_public_and_not_rate_limited(client):
     for _ in range(3):
         r = client.get("/api/health")
         assert r.status_code == 200 and "RateLimit-Limit" not in r.headers
+
+
+def test_the_public_summary_has_the_figures_but_no_details_or_exception_text(client, user, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
+    monkeypatch.setattr(cache_module, "_shared", None)
+    detailed, _ = _health(client)
+    assert detailed["dependencies"]["redis"]["detail"] and detailed["reasons"]
+    for headers in ({}, user.headers(scopes="miners:read"), {"Authorization": "Bearer not-a-token"}):
+        public, _ = _health(client, headers)  # no token, a token without ops:read, an invalid one
+        assert public["status"] == "degraded" and "reasons" not in public
+        assert public["dependencies"]["redis"] == {"status": "down", "detail": None}
+        assert all(d["detail"] is None for d in public["dependencies"].values())
+        assert all(t["reason"] is None for t in public["connector_tasks"] or [])
+        figures = ("outbox_backlog", "kafka_consumer_lag", "dlq_count", "cache_hit_rate", "connector_state")
+        assert {k: public[k] for k in figures} == {k: detailed[k] for k in figures}
+        text = str(public)
+        assert "127.0.0.1" not in text and "Error" not in text and "hashinsight_api" not in text

@@ -34,3 +34,38 @@ def test_server_runs_several_worker_processes(server):
     children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
     # uvicorn's supervisor + 2 workers (multiprocessing may add a resource tracker)
     assert len(children) >= 2, server.log()
+
+
+def _count(body: str, operation: str, status: str) -> float:
+    import re
+
+    m = re.search(rf'hashinsight_http_requests_total\{{method="GET",operation="{operation}",status="{status}"\}} (\S+)',
+                  body)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_metrics_count_requests_of_every_worker_process_and_report_the_bus(server, user):
+    """prometheus_client's multiprocess mode: whichever worker answers /metrics reports all of them."""
+    import re
+
+    # A scrape answers within its 2 s probe budget; the generous timeout is for a loaded shared machine.
+    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+        before = c.get("/metrics").text
+        for _ in range(12):  # a new connection each time, so both worker processes take some
+            with httpx.Client(base_url=server.base_url, timeout=10) as one:
+                assert one.get("/api/miners", headers=user.headers("miners:read")).status_code == 200
+        assert c.get("/api/miners").status_code == 401
+        r = c.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    body = r.text
+    assert _count(body, "list_miners", "200") - _count(before, "list_miners", "200") == 12, body[:2000]
+    assert _count(body, "list_miners", "401") - _count(before, "list_miners", "401") == 1
+    assert 'hashinsight_http_request_duration_seconds_bucket{le="0.1",operation="list_miners"}' in body
+    assert not re.findall(r'pid="(\d+)"', body)  # merged over the processes, not one series per process
+    # The bus's figures, read at scrape time.
+    for name in ("hashinsight_outbox_backlog", "hashinsight_replication_slot_lag_bytes", "hashinsight_dlq_records",
+                 'hashinsight_consumer_group_lag{group="hashinsight.portfolio"}', 'hashinsight_dependency_up{'
+                 'dependency="kafka"} 1.0', 'hashinsight_cache_lookups_total{result="miss"}'):
+        assert name in body, name
+    assert re.search(r'hashinsight_connector_task_state\{connector="hashinsight-outbox",state="(\w+)",task="0"\} '
+                     r'1\.0', body)

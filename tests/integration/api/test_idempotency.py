@@ -31,7 +31,8 @@ def test_repeated_key_replays_the_first_response_and_writes_nothing(client, user
     assert second.headers["Location"] == first.headers["Location"]
     assert _counts(admin_db, user) == (1, 1, 1)
     outbox_key = admin_db.one("SELECT idempotency_key FROM event_outbox WHERE user_id = %s", user.user_id)
-    assert outbox_key == f"{user.tenant_id}:{user.user_id}:{key}:miner.added"
+    prefix = f"{user.tenant_id}:{user.user_id}:{key}:miner.added:"
+    assert outbox_key.startswith(prefix) and outbox_key[len(prefix):].isdigit()  # tagged with the claim's time
     status, response = admin_db.one(
         "SELECT status_code, response FROM idempotency_keys WHERE tenant_id = %s AND key = %s", user.tenant_id, key)
     assert status == 201 and response["body"] == first.json()
@@ -132,3 +133,42 @@ def test_racing_duplicates_over_http_across_worker_processes(server, user, admin
     assert len({r.json()["batch_id"] for r in responses}) == 1
     assert admin_db.one("SELECT count(*) FROM miners WHERE tenant_id = %s", user.tenant_id) == 50
     assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 1
+
+
+def _age_key(admin_db, user, key: str, hours: int) -> None:
+    admin_db.execute("UPDATE idempotency_keys SET created_at = now() - make_interval(hours => %s)"
+                     " WHERE tenant_id = %s AND key = %s", hours, user.tenant_id, key)
+
+
+def test_a_key_past_its_retention_is_a_new_request_whether_or_not_it_was_purged(client, user, admin_db):
+    """24 h by default (IDEMPOTENCY_RETENTION_HOURS). The outbox keeps its rows for 72 h, and its UNIQUE
+    idempotency_key used to answer the reused key with a 500; now each claim tags the outbox key."""
+    key = str(uuid.uuid4())
+    first = client.post("/api/miners", json=BODY, headers=user.headers(idempotency_key=key))
+    assert first.status_code == 201
+    # Not purged yet: the row is still there, only old.
+    _age_key(admin_db, user, key, 25)
+    second = client.post("/api/miners", json=BODY, headers=user.headers(idempotency_key=key))
+    assert second.status_code == 201, second.text
+    assert "Idempotent-Replayed" not in second.headers and second.json()["id"] != first.json()["id"]
+    # Purged: the row is gone.
+    _age_key(admin_db, user, key, 25)
+    admin_db.execute("DELETE FROM idempotency_keys WHERE tenant_id = %s AND key = %s", user.tenant_id, key)
+    third = client.post("/api/miners", json={**BODY, "label": "another body"},
+                        headers=user.headers(idempotency_key=key))
+    assert third.status_code == 201, third.text
+    assert "Idempotent-Replayed" not in third.headers
+    assert _counts(admin_db, user) == (3, 3, 3)
+    assert len(set(r[0] for r in admin_db.all(
+        "SELECT idempotency_key FROM event_outbox WHERE user_id = %s", user.user_id))) == 3
+    # And within the window the newest claim replays as before.
+    fourth = client.post("/api/miners", json={**BODY, "label": "another body"},
+                         headers=user.headers(idempotency_key=key))
+    assert fourth.headers["Idempotent-Replayed"] == "true" and fourth.json() == third.json()
+
+
+def test_a_fresh_key_with_a_different_request_is_still_a_conflict(client, user):
+    key = str(uuid.uuid4())
+    assert client.post("/api/miners", json=BODY, headers=user.headers(idempotency_key=key)).status_code == 201
+    r = client.post("/api/miners/bulk", json={"items": [BODY]}, headers=user.headers(idempotency_key=key))
+    assert r.status_code == 409  # within the window: the key belongs to the first request

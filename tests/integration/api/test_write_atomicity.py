@@ -23,19 +23,18 @@ def _nothing_written(admin_db, user) -> None:
 
 
 def test_outbox_insert_failure_rolls_back_the_business_rows(client, user, admin_db):
-    """A real constraint violation on the outbox insert (its globally UNIQUE idempotency_key is taken)."""
-    key = str(uuid.uuid4())
-    taken = f"{user.tenant_id}:{user.user_id}:{key}:miner.added"
-    # Provision the user, then plant an outbox row holding the key the next write will derive.
-    assert client.get("/api/miners", headers=user.headers()).status_code == 200
-    admin_db.execute(
-        "INSERT INTO event_outbox (id, kind, user_id, payload, idempotency_key, tenant_id)"
-        " VALUES (%s, 'miner.added', %s, '{}', %s, %s)", str(uuid.uuid4()), user.user_id, taken, user.tenant_id)
-
-    r = client.post("/api/miners", json=BODY, headers=user.headers(idempotency_key=key))
+    """A real constraint violation on the outbox insert: a CHECK that refuses this one user's events."""
+    assert client.get("/api/miners", headers=user.headers()).status_code == 200  # provisioned
+    constraint = f"refuse_{user.user_id.replace('-', '_')}"
+    admin_db.execute(f"ALTER TABLE event_outbox ADD CONSTRAINT {constraint} CHECK (user_id <> '{user.user_id}')"
+                     " NOT VALID")
+    try:
+        r = client.post("/api/miners", json=BODY, headers=user.headers(idempotency_key=str(uuid.uuid4())))
+    finally:
+        admin_db.execute(f"ALTER TABLE event_outbox DROP CONSTRAINT {constraint}")
     assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
     _nothing_written(admin_db, user)
-    assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 1  # the planted one
+    assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 0
 
 
 @pytest.mark.parametrize("path,body", [

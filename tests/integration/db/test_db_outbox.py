@@ -32,7 +32,7 @@ def test_outbox_columns_are_the_briefs_then_ours(admin_conn: PgConnection) -> No
             "WHERE attrelid = 'event_outbox'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
         )
         cols = cur.fetchall()
-    assert [c[0] for c in cols] == BRIEF_COLUMNS + ["tenant_id", "trace_id", "processed_at"]
+    assert [c[0] for c in cols] == BRIEF_COLUMNS + ["tenant_id", "trace_id", "processed_at", "traceparent"]
     assert cols[:8] == [
         ("id", "text", True),
         ("kind", "text", True),

@@ -13,7 +13,9 @@ from tools import db, seed
 if TYPE_CHECKING:
     from conftest import DbUnderTest, Tenant
 
-SEED_BUDGET_S = 10.0
+# A guard against a row-by-row seed (that took minutes), not a measurement: the time varies with the machine's load
+# (4-11 s seen on 2 shared cores); what a seed costs is measured, not asserted.
+SEED_BUDGET_S = 60.0
 COUNTED = [
     "miner_models",
     "users",

@@ -14,11 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from app.adapters.db import api_engine, worker_engine
-from app.adapters.kafka_connect import ConnectClient
-from app.config import get_settings
-from tests.integration.pipeline.harness import Fleet
-from tools import connect as connect_tool
-from tools import db, migrate, seed, topics
+from tests.integration.pipeline.harness import Fleet, prepare_pipeline
+from tools import db
 
 # The stack's database URLs as the session started: other suites (the API tests) point the environment at a
 # throwaway database for their session, but the connector captures the stack's `hashinsight` database.
@@ -48,14 +45,7 @@ def stack_database() -> Iterator[None]:
 @pytest.fixture(scope="package")
 def pipeline(stack_database) -> None:
     """Schema migrated, reference data seeded, topics from the contract, connector registered and running."""
-    assert migrate.main([]) == 0
-    with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM network_snapshots")
-        if cur.fetchone()[0] == 0:
-            assert seed.main(["--size", "small"]) == 0
-    assert topics.main([]) == 0
-    assert connect_tool.main(["register"]) == 0
-    ConnectClient(get_settings().connect_url).wait_running("hashinsight-outbox", timeout=60)
+    prepare_pipeline()
 
 
 @pytest.fixture

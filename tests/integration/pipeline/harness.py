@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
 
 from app.adapters.db import api_engine
+from app.adapters.envelope_codec import EnvelopeCodec
 from app.config import get_settings
 from app.service_layer.unit_of_work import AuditEntry, OutboxEvent, UnitOfWork
 from generated.events import EVENT_MODELS
@@ -22,6 +23,17 @@ from workers.consumer_loop import ConsumerLoop
 class Fleet:
     tenant_id: str
     user_id: str
+
+
+def new_fleets(tag: str, n: int, tenants: int = 1) -> list[Fleet]:
+    """`n` users of this test alone, spread over `tenants` tenants."""
+    suffix = uuid.uuid4().hex[:8]
+    fleets = [Fleet(f"t-{tag}-{suffix}-{i % tenants}", f"u-{tag}-{suffix}-{i}") for i in range(n)]
+    with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:
+        for f in fleets:
+            cur.execute("INSERT INTO users (id, tenant_id, display_name) VALUES (%s, %s, %s)",
+                        (f.user_id, f.tenant_id, tag))
+    return fleets
 
 
 def add_miner(fleet: Fleet, model_id: str = "antminer-s21", status: str = "active") -> str:
@@ -108,3 +120,37 @@ def portfolio_row(fleet: Fleet) -> dict | None:
     if row is None:
         return None
     return {"miners_total": row[0], "miners_by_status": row[1], "daily_btc": row[2], "last_event_id": row[3]}
+
+
+def records_for(user_id: str, topic: str = "events.miner", timeout: float = 30.0, want: int = 1):
+    """Every record of `user_id` on `topic` (read from the start with a throwaway group)."""
+    codec = EnvelopeCodec(get_settings().schema_registry_url)
+    c = Consumer({"bootstrap.servers": get_settings().kafka_brokers, "group.id": f"probe-{uuid.uuid4()}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    found = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and len(found) < want:
+            for msg in c.consume(num_messages=500, timeout=0.5):
+                if not msg.error() and msg.key() == user_id.encode():
+                    found.append((msg, codec.decode(msg.topic(), msg.value())))
+    finally:
+        c.close()
+    return found
+
+
+def prepare_pipeline() -> None:
+    """Schema migrated, reference data seeded, topics from the contract, connector registered and running."""
+    from app.adapters.kafka_connect import ConnectClient
+    from tools import connect as connect_tool
+    from tools import migrate, seed, topics
+
+    assert migrate.main([]) == 0
+    with db.connect(db.admin_url(), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM network_snapshots")
+        if cur.fetchone()[0] == 0:
+            assert seed.main(["--size", "small"]) == 0
+    assert topics.main([]) == 0
+    assert connect_tool.main(["register"]) == 0
+    ConnectClient(get_settings().connect_url).wait_running("hashinsight-outbox", timeout=60)

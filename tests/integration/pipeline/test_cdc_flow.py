@@ -16,7 +16,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from app.adapters.dead_letters import DLQ_TOPIC, DeadLetterQueue
-from app.adapters.envelope_codec import EnvelopeCodec
 from app.adapters.kafka_health import KafkaHealth
 from app.config import get_settings
 from generated.events import ENVELOPE_SCHEMA
@@ -26,6 +25,7 @@ from tests.integration.pipeline.harness import (
     inbox_count,
     portfolio_row,
     private,
+    records_for,
     run_until,
 )
 from tools import db
@@ -35,24 +35,6 @@ from workers.portfolio_consumer import PortfolioHandler
 ROOT = Path(__file__).resolve().parents[3]
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}  # the broker's minimum session
 settings = get_settings()
-
-
-def _records_for(user_id: str, topic: str = "events.miner", timeout: float = 30.0, want: int = 1):
-    """Every record of `user_id` on `topic` (read from the start with a throwaway group)."""
-    codec = EnvelopeCodec(settings.schema_registry_url)
-    c = Consumer({"bootstrap.servers": settings.kafka_brokers, "group.id": f"probe-{uuid.uuid4()}",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
-    found = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and len(found) < want:
-            for msg in c.consume(num_messages=500, timeout=0.5):
-                if not msg.error() and msg.key() == user_id.encode():
-                    found.append((msg, codec.decode(msg.topic(), msg.value())))
-    finally:
-        c.close()
-    return found
 
 
 def _strip(schema):
@@ -69,7 +51,7 @@ def _strip(schema):
 
 def test_an_outbox_row_becomes_one_avro_record_keyed_by_user_matching_the_contract(fleet):
     miner_id = add_miner(fleet)
-    records = _records_for(fleet.user_id)
+    records = records_for(fleet.user_id)
     assert len(records) == 1
     msg, envelope = records[0]
     assert msg.topic() == "events.miner"
@@ -91,7 +73,7 @@ def test_an_outbox_row_becomes_one_avro_record_keyed_by_user_matching_the_contra
 def test_per_user_order_is_kept_from_commit_to_consumer(fleet):
     miner_id = add_miner(fleet)
     ids = [change_status(fleet, miner_id, s) for s in ("idle", "maintenance", "active", "offline")]
-    records = _records_for(fleet.user_id, want=5)
+    records = records_for(fleet.user_id, want=5)
     kinds = [(e.kind, getattr(e.payload, "to_status", None)) for _m, e in records]
     assert [k for k, _ in kinds] == ["miner.added"] + ["miner.status_changed"] * 4
     assert [str(s.value) if s else None for _, s in kinds[1:]] == ["idle", "maintenance", "active", "offline"]
@@ -116,7 +98,7 @@ def test_per_user_order_is_kept_from_commit_to_consumer(fleet):
 def test_events_of_one_user_in_a_batch_coalesce_into_one_recalculation(fleet):
     handler = private(PortfolioHandler, "coalesce")
     ids = [add_miner(fleet) for _ in range(5)]
-    _records_for(fleet.user_id, want=5)  # all five are on Kafka before the consumer starts
+    records_for(fleet.user_id, want=5)  # all five are on Kafka before the consumer starts
     loop = ConsumerLoop(handler)
     run_until(loop, lambda: loop.stats.applied >= 5)
     assert loop.stats.recalculations == 1, loop.stats
@@ -126,7 +108,7 @@ def test_events_of_one_user_in_a_batch_coalesce_into_one_recalculation(fleet):
 def test_a_consumer_killed_after_its_db_commit_applies_the_event_once(fleet):
     handler = private(PortfolioHandler, "crash")
     add_miner(fleet)
-    (_msg, envelope), = _records_for(fleet.user_id)
+    (_msg, envelope), = records_for(fleet.user_id)
     script = (
         "import sys; from workers.consumer_loop import ConsumerLoop;"
         "from workers.portfolio_consumer import PortfolioHandler;"
@@ -157,7 +139,7 @@ def test_a_poison_record_goes_to_the_dlq_with_its_reason_and_later_records_flow(
     loop = ConsumerLoop(handler)
     run_until(loop, lambda: loop.stats.applied >= 1 and loop.stats.dead_lettered >= 1)
     assert portfolio_row(fleet)["miners_total"] == 1
-    assert health.dlq_count() == dlq_before + 1
+    assert health.dlq_count() >= dlq_before + 1  # live workers, if running, dead-letter it too
     assert health.dlq_recent(60) >= 1
 
     dlq = DeadLetterQueue(producer, SchemaRegistryClient({"url": settings.schema_registry_url}))
@@ -227,34 +209,3 @@ def test_the_slot_advances_while_only_other_databases_write(pipeline):
         while not confirmed_past_it():
             assert time.monotonic() < deadline, "the slot did not confirm WAL written elsewhere within 30 s"
             time.sleep(0.5)
-
-
-def test_processed_outbox_rows_and_old_idempotency_keys_are_purged(fleet):
-    handler = private(PortfolioHandler, "purge")
-    old_id = f"old-{uuid.uuid4()}"
-    # An old processed outbox row and an old answered key of this tenant, as if written days ago.
-    conn = db.connect(db.admin_url(), autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("""INSERT INTO event_outbox (id, kind, user_id, payload, tenant_id, processed, processed_at,
-                                                    created_at)
-                           VALUES (%s, 'crm.subscription_changed', %s, '{"plan": "pro", "requests_per_minute": 600}',
-                                   %s, true, now() - interval '10 days', now() - interval '10 days')""",
-                        (old_id, fleet.user_id, fleet.tenant_id))
-            cur.execute("""INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash, status_code, response,
-                                                        created_at)
-                           VALUES (%s, %s, 'old-key', 'h', 201, '{}', now() - interval '3 days'),
-                                  (%s, %s, 'new-key', 'h', 201, '{}', now())""",
-                        (fleet.tenant_id, fleet.user_id, fleet.tenant_id, fleet.user_id))
-        add_miner(fleet)
-        loop = ConsumerLoop(handler)
-        loop.purge_interval_s = 0  # purge with the first batch
-        run_until(loop, lambda: loop.stats.applied >= 1)
-        with conn.cursor() as cur:
-            cur.execute("SELECT id FROM event_outbox WHERE tenant_id = %s", (fleet.tenant_id,))
-            remaining = [r[0] for r in cur.fetchall()]
-            assert old_id not in remaining and len(remaining) == 1  # the old row is gone, the new event stays
-            cur.execute("SELECT key FROM idempotency_keys WHERE tenant_id = %s", (fleet.tenant_id,))
-            assert cur.fetchall() == [("new-key",)]
-    finally:
-        conn.close()

@@ -67,7 +67,7 @@ def test_replaying_a_window_reprocesses_exactly_that_window(fleet):
 class _BrokenPortfolio(PortfolioHandler):
     """A handler with a bug: every miner event fails for good."""
 
-    def apply(self, uow, user_id, events):
+    def apply(self, uow, events):
         raise ValueError("bug in the handler")
 
 

@@ -57,7 +57,7 @@ def test_kinds_route_to_their_domain_topic():
 
 def test_topic_specs_come_from_the_contract_bindings():
     specs = {s.name: s for s in load_specs()}
-    assert set(specs) == {"events.miner", "events.treasury", "events.ops", "events.crm", "events.dlq"}
+    assert set(specs) == {"events.miner", "events.treasury", "events.ops", "events.crm", "events.market", "events.dlq"}
     assert specs["events.miner"].partitions == 6
     assert int(specs["events.dlq"].config["retention.ms"]) > int(specs["events.miner"].config["retention.ms"])
     assert specs["events.miner"].config["cleanup.policy"] == "delete"
