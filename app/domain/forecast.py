@@ -33,7 +33,7 @@ from app.domain.mining import (
     daily_power_cost_usd,
     pool_fee_usd,
 )
-from app.domain.portfolio import MinerFacts
+from app.domain.portfolio import MinerFacts, every
 
 DEFAULT_HORIZON_DAYS = 30
 MAX_HORIZON_DAYS = 365
@@ -108,15 +108,20 @@ def forecast_fleet(
     # Revenue is linear in hashrate and the fee linear in revenue, so the fleet collapses to three numbers:
     # total hashrate, the hashrate-weighted fee and the (constant) power cost. That makes a year-long
     # forecast of a 10,000-miner fleet 365 steps, not 3.65 million.
-    hashrate_ths = math.fsum(m.hashrate_ths for m in active)
+    # A grouped fleet (MinerFacts.count) adds each miner's value all the same: see app.domain.portfolio.every.
+    hashrate_ths = math.fsum(every((m.hashrate_ths, m.count) for m in active))
     fee_pct = (
-        math.fsum(m.hashrate_ths * m.pool_fee_pct for m in active) / hashrate_ths
+        math.fsum(every((m.hashrate_ths * m.pool_fee_pct, m.count) for m in active)) / hashrate_ths
         if hashrate_ths > 0
         else DEFAULT_POOL_FEE_PCT
     )
-    cost_usd = math.fsum(daily_power_cost_usd(m.power_w, m.electricity_price_usd_kwh) for m in active)
+    cost_usd = math.fsum(every((daily_power_cost_usd(m.power_w, m.electricity_price_usd_kwh), m.count)
+                               for m in active))
     # Only miners with a window in the horizon change a day's figures: the rest stay three numbers.
     down = [m for m in active if downtime and downtime.get(m.miner_id)]
+    grouped = [m.miner_id for m in down if m.count > 1]
+    if grouped:
+        raise ValueError(f"miners with downtime must stand alone in the fleet, not in a group: {grouped}")
 
     rows: list[ForecastDay] = []
     for i in range(days):

@@ -5,13 +5,19 @@ and profit; every miner counts towards `miners_total`, `miners_by_status` and it
 
 Sums use math.fsum, which is correctly rounded and so independent of row order: the portfolio consumer and
 a replay compute bit-identical figures whatever order the database returns the miners in.
+
+A fleet may arrive as groups of identical miners (`MinerFacts.count`): the economics are computed once per
+group, and each sum still takes every miner's value (`repeat(value, count)`), so a grouped fleet gives exactly
+the figures of the same fleet miner by miner, at a cost that follows the distinct configurations rather than
+the number of miners.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 from app.domain.miner_status import ALL_STATUSES, is_hashing, parse_status
 from app.domain.mining import MinerEconomics, NetworkState, break_even_usd_kwh, miner_economics
@@ -20,7 +26,9 @@ from app.domain.mining import MinerEconomics, NetworkState, break_even_usd_kwh, 
 @dataclass(frozen=True)
 class MinerFacts:
     """One miner as the aggregation needs it, with *effective* values already resolved by the caller:
-    hashrate/power are the miner's override else its model's, the price is the miner's else its owner's."""
+    hashrate/power are the miner's override else its model's, the price is the miner's else its owner's.
+
+    `count` > 1: this many miners alike in every field below but the id (`miner_id` is then one of them)."""
 
     miner_id: str
     model_id: str
@@ -30,11 +38,19 @@ class MinerFacts:
     power_w: float
     electricity_price_usd_kwh: float
     pool_fee_pct: float
+    count: int = 1
 
     def __post_init__(self) -> None:
         # float throughout (see app.domain.mining); a Decimal from a NUMERIC column or JSON is converted here.
         for name in ("hashrate_ths", "power_w", "electricity_price_usd_kwh", "pool_fee_pct"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        if self.count < 1:
+            raise ValueError(f"a fleet row stands for at least one miner, got count={self.count}")
+
+
+def every(values: Iterable[tuple[float, int]]) -> Iterator[float]:
+    """Each (value, count) as `count` values: what an fsum over a grouped fleet adds up."""
+    return chain.from_iterable(repeat(value, count) for value, count in values)
 
 
 @dataclass(frozen=True)
@@ -72,19 +88,23 @@ class Portfolio:
     network: NetworkState
 
 
+def _sum(economics: list[tuple[MinerEconomics, int]], field: str) -> float:
+    return math.fsum(every((getattr(e, field), n) for e, n in economics))
+
+
 def _breakdown(model_id: str, model_name: str, miners: list[MinerFacts],
-               economics: list[MinerEconomics]) -> ModelBreakdown:
-    revenue = math.fsum(e.daily_revenue_usd for e in economics)
-    fee = math.fsum(e.daily_pool_fee_usd for e in economics)
-    cost = math.fsum(e.daily_cost_usd for e in economics)
+               economics: list[tuple[MinerEconomics, int]]) -> ModelBreakdown:
+    revenue = _sum(economics, "daily_revenue_usd")
+    fee = _sum(economics, "daily_pool_fee_usd")
+    cost = _sum(economics, "daily_cost_usd")
     return ModelBreakdown(
         model_id=model_id,
         model_name=model_name,
-        miners=len(miners),
-        active_miners=len(economics),
-        hashrate_ths=math.fsum(e.hashrate_ths for e in economics),
-        power_w=math.fsum(e.power_w for e in economics),
-        daily_btc=math.fsum(e.daily_btc for e in economics),
+        miners=sum(m.count for m in miners),
+        active_miners=sum(n for _, n in economics),
+        hashrate_ths=_sum(economics, "hashrate_ths"),
+        power_w=_sum(economics, "power_w"),
+        daily_btc=_sum(economics, "daily_btc"),
         daily_revenue_usd=revenue,
         daily_pool_fee_usd=fee,
         daily_cost_usd=cost,
@@ -96,15 +116,15 @@ def build_portfolio(miners: Iterable[MinerFacts], network: NetworkState) -> Port
     fleet = list(miners)
     by_status = {status.value: 0 for status in ALL_STATUSES}
     per_model: dict[str, list[MinerFacts]] = {}
-    active: dict[str, list[MinerEconomics]] = {}
+    active: dict[str, list[tuple[MinerEconomics, int]]] = {}
     for miner in fleet:
         status = parse_status(miner.status)  # an unknown status is a data error: fail, don't miscount
-        by_status[status.value] += 1
+        by_status[status.value] += miner.count
         per_model.setdefault(miner.model_id, []).append(miner)
         if is_hashing(status):
             active.setdefault(miner.model_id, []).append(
-                miner_economics(miner.hashrate_ths, miner.power_w, miner.electricity_price_usd_kwh,
-                                miner.pool_fee_pct, network)
+                (miner_economics(miner.hashrate_ths, miner.power_w, miner.electricity_price_usd_kwh,
+                                 miner.pool_fee_pct, network), miner.count)
             )
 
     by_model = tuple(
@@ -112,16 +132,16 @@ def build_portfolio(miners: Iterable[MinerFacts], network: NetworkState) -> Port
         for model_id in sorted(per_model)
     )
     everything = [e for economics in active.values() for e in economics]
-    revenue = math.fsum(e.daily_revenue_usd for e in everything)
-    fee = math.fsum(e.daily_pool_fee_usd for e in everything)
-    power_w = math.fsum(e.power_w for e in everything)
-    cost = math.fsum(e.daily_cost_usd for e in everything)
+    revenue = _sum(everything, "daily_revenue_usd")
+    fee = _sum(everything, "daily_pool_fee_usd")
+    power_w = _sum(everything, "power_w")
+    cost = _sum(everything, "daily_cost_usd")
     return Portfolio(
-        miners_total=len(fleet),
+        miners_total=sum(m.count for m in fleet),
         miners_by_status=by_status,
-        active_hashrate_ths=math.fsum(e.hashrate_ths for e in everything),
+        active_hashrate_ths=_sum(everything, "hashrate_ths"),
         active_power_w=power_w,
-        daily_btc=math.fsum(e.daily_btc for e in everything),
+        daily_btc=_sum(everything, "daily_btc"),
         daily_revenue_usd=revenue,
         daily_pool_fee_usd=fee,
         daily_cost_usd=cost,

@@ -59,6 +59,7 @@ def refresh_forecasts(uow: UnitOfWork, user_ids: Sequence[str], today: date | No
         conn, {"user_ids": list(user_ids), "start": horizon_start, "end": horizon_end}
     ):
         windows.setdefault(user, []).append(Window(miner, starts_at, ends_at))
+    in_maintenance = {w.miner_id for ws in windows.values() for w in ws}  # counted one by one: not grouped
     forecasts = {
         user: forecast_fleet(
             fleet, network, start,
@@ -67,7 +68,7 @@ def refresh_forecasts(uow: UnitOfWork, user_ids: Sequence[str], today: date | No
             ),
             downtime=downtime_hours(windows[user]) if user in windows else None,
         )
-        for user, fleet in load_fleets(conn, user_ids).items()
+        for user, fleet in load_fleets(conn, user_ids, apart=in_maintenance).items()
     }
     users = list(forecasts)
     _DELETE(conn, {"user_ids": users, "start": start})

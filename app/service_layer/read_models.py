@@ -47,7 +47,7 @@ from app.domain.forecast import (
 )
 from app.domain.miner_status import ALL_STATUSES, is_hashing
 from app.domain.mining import DEFAULT_ELECTRICITY_PRICE_USD_KWH, NetworkState, round_btc, round_usd
-from app.domain.portfolio import MinerFacts, build_portfolio
+from app.domain.portfolio import MinerFacts, build_portfolio, every
 from app.service_layer.portfolio import NoNetworkSnapshot, latest_network, load_fleet
 
 # Module attributes, read at call time, so tests can shorten them with monkeypatch.
@@ -219,16 +219,18 @@ def _portfolio_without_network(tenant_id: str, user_id: str, price: float, fleet
     by_status = {s: 0 for s in _STATUS_NAMES}
     models: dict[str, list[MinerFacts]] = {}
     for m in fleet:
-        by_status[m.status] = by_status.get(m.status, 0) + 1
+        by_status[m.status] = by_status.get(m.status, 0) + m.count
         models.setdefault(m.model_id, []).append(m)
     by_model = [
-        _model_document(mid, ms[0].model_name, len(ms), sum(is_hashing(m.status) for m in ms),
-                        math.fsum(m.hashrate_ths for m in ms if is_hashing(m.status)),
-                        math.fsum(m.power_w for m in ms if is_hashing(m.status)), 0.0, 0.0, 0.0, 0.0)
+        _model_document(mid, ms[0].model_name, sum(m.count for m in ms),
+                        sum(m.count for m in ms if is_hashing(m.status)),
+                        math.fsum(every((m.hashrate_ths, m.count) for m in ms if is_hashing(m.status))),
+                        math.fsum(every((m.power_w, m.count) for m in ms if is_hashing(m.status))),
+                        0.0, 0.0, 0.0, 0.0)
         for mid, ms in sorted(models.items())
     ]
     return _portfolio_document(
-        tenant_id, user_id, as_of=now, total=len(fleet), by_status=by_status,
+        tenant_id, user_id, as_of=now, total=sum(m.count for m in fleet), by_status=by_status,
         hashrate=math.fsum(m["hashrate_ths"] for m in by_model), power=sum(m["power_w"] for m in by_model),
         btc=0.0, revenue=0.0, cost=0.0, profit=0.0, break_even=None, price=price, network=None,
         by_model=by_model, last_event_id=None,

@@ -77,3 +77,17 @@ def test_empty_fleet_forecasts_zeros() -> None:
 def test_horizon_bounds(days: int) -> None:
     with pytest.raises(ValueError, match="days"):
         forecast_fleet([S21], NET, START, days=days)
+
+
+def test_a_grouped_fleet_forecasts_the_same_bits_as_the_fleet_miner_by_miner() -> None:
+    fleet = [MinerFacts(f"m{i}", "antminer-s21", "Antminer S21", "active", 200.1, 3500.7, 0.071, 2.5)
+             for i in range(500)] + [IDLE]
+    grouped = [MinerFacts("m0", "antminer-s21", "Antminer S21", "active", 200.1, 3500.7, 0.071, 2.5, count=500),
+               IDLE]
+    assert forecast_fleet(grouped, NET, START) == forecast_fleet(fleet, NET, START)
+
+
+def test_a_miner_with_downtime_must_not_hide_in_a_group() -> None:
+    grouped = MinerFacts("m1", "antminer-s21", "Antminer S21", "active", 200, 3500, 0.07, 2.0, count=3)
+    with pytest.raises(ValueError, match="stand alone"):
+        forecast_fleet([grouped], NET, START, downtime={"m1": {START: 2.0}})

@@ -123,3 +123,29 @@ def test_decimal_inputs_become_floats() -> None:
 def test_unknown_status_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown miner status"):
         build_portfolio([miner("x", "antminer-s21", "broken", 200, 3500)], NET)
+
+
+def _grouped(fleet: list[MinerFacts]) -> list[MinerFacts]:
+    """The fleet as the fleet query returns it: identical miners folded into one row with their count."""
+    groups: dict[tuple, list[MinerFacts]] = {}
+    for m in fleet:
+        key = (m.model_id, m.model_name, m.status, m.hashrate_ths, m.power_w, m.electricity_price_usd_kwh,
+               m.pool_fee_pct)
+        groups.setdefault(key, []).append(m)
+    return [MinerFacts(ms[0].miner_id, *key[:2], key[2], *key[3:], count=len(ms)) for key, ms in groups.items()]
+
+
+def test_a_grouped_fleet_gives_the_same_bits_as_the_fleet_miner_by_miner() -> None:
+    rng = random.Random(11)
+    # Values whose sums round differently from count x value: a product shortcut would show here.
+    fleet = [miner(f"m{i}", rng.choice(["antminer-s21", "antminer-s19-pro"]), rng.choice(["active", "idle"]),
+                   rng.choice([200.1, 110.3]), rng.choice([3500.7, 3250.1]), rng.choice([0.071, 0.05]))
+             for i in range(3000)]
+    grouped = _grouped(fleet)
+    assert len(grouped) < 40 and sum(m.count for m in grouped) == 3000
+    assert build_portfolio(grouped, NET) == build_portfolio(fleet, NET)
+
+
+def test_a_fleet_row_stands_for_at_least_one_miner() -> None:
+    with pytest.raises(ValueError, match="at least one miner"):
+        MinerFacts("m1", "antminer-s21", "Antminer S21", "active", 200, 3500, 0.07, 2.0, count=0)
