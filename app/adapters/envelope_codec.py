@@ -5,6 +5,10 @@ comes from the registry; the reader schema is the contract's (contracts/avro/eve
 schema resolution itself checks the envelope against the contract. The payload (JSON text) is then
 validated against the generated model of its kind.
 
+The Avro body is read with fastavro directly, against writer schemas parsed once per schema id: the
+registry client's generic deserializer re-expands the reader schema and runs its rule machinery for every
+record, which made decoding the largest cost of a replay.
+
 Failures are split in two, because the consumer loop treats them differently:
 - EnvelopeError: the record itself is bad (not Avro, unknown schema, contract mismatch, unknown kind, invalid
   payload). Retrying cannot help; it goes to the dead-letter topic.
@@ -13,15 +17,15 @@ Failures are split in two, because the consumer loop treats them differently:
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
+from fastavro import parse_schema, schemaless_reader
 from fastavro.read import SchemaResolutionError
 from pydantic import BaseModel, ValidationError
 
@@ -90,21 +94,34 @@ class EnvelopeCodec:
     def __init__(self, registry_url: str, client: SchemaRegistryClient | None = None) -> None:
         # A caller that already has a registry client passes it, so the process keeps one schema cache.
         self._registry = client or SchemaRegistryClient({"url": registry_url})
-        self._deserialize = AvroDeserializer(self._registry, schema_str=ENVELOPE_READER_SCHEMA)
+        self._reader = parse_schema(json.loads(ENVELOPE_READER_SCHEMA))
+        self._writers: dict[int, Any] = {}
+
+    def _writer_schema(self, schema_id: int) -> Any:
+        parsed = self._writers.get(schema_id)
+        if parsed is None:
+            try:
+                schema = self._registry.get_schema(schema_id)
+            except SchemaRegistryError as exc:
+                if exc.http_status_code is not None and 400 <= exc.http_status_code < 500:
+                    raise EnvelopeError(f"schema {schema_id} of the record is unknown to the registry: {exc}") \
+                        from exc
+                raise  # the registry is failing: transient
+            try:
+                parsed = parse_schema(json.loads(schema.schema_str or ""))
+            except Exception as exc:  # noqa: BLE001 - any parse failure means this record cannot be read
+                raise EnvelopeError(f"schema {schema_id} of the record is not usable Avro: {exc!r}") from exc
+            self._writers[schema_id] = parsed
+        return parsed
 
     def decode(self, topic: str, value: bytes | None) -> Envelope:
         if not value:
             raise EnvelopeError("empty record value")
-        if value[0] != 0 or len(value) < 5:
+        if value[0] != 0 or len(value) <= 5:
             raise EnvelopeError("value is not schema-registry framed Avro (no magic byte 0)")
+        writer = self._writer_schema(int.from_bytes(value[1:5], "big"))
         try:
-            record = self._deserialize(value, SerializationContext(topic, MessageField.VALUE))
-        except SchemaRegistryError as exc:
-            if exc.http_status_code is not None and 400 <= exc.http_status_code < 500:
-                raise EnvelopeError(f"schema of the record is unknown to the registry: {exc}") from exc
-            raise
-        except SerializationError as exc:
-            raise EnvelopeError(f"value does not decode as the contract's envelope: {exc}") from exc
+            record = schemaless_reader(io.BytesIO(value[5:]), writer, self._reader)
         except (SchemaResolutionError, ValueError, TypeError, KeyError, EOFError, IndexError) as exc:
             # fastavro's schema resolution and truncated data surface as these.
             raise EnvelopeError(f"value does not decode as the contract's envelope: {exc!r}") from exc
