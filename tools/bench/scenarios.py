@@ -290,10 +290,15 @@ def _bulk_events(users: list[Any], events: int, chunk: int = 2000) -> None:
     one statement per table), a chunk per transaction, without going through HTTP."""
     from app.adapters.db import api_engine, columns
 
+    by_tenant: dict[str, list[Any]] = {}
+    for u in users:
+        by_tenant.setdefault(u.tenant_id, []).append(u)
+    tenants = sorted(by_tenant)
     done = 0
     while done < events:
-        tenant_users = [u for u in users if u.tenant_id == users[(done // chunk) % len(users)].tenant_id]
-        tenant = tenant_users[0].tenant_id
+        # Chunk by chunk round the tenants, so every user's fleet grows alike.
+        tenant = tenants[(done // chunk) % len(tenants)]
+        tenant_users = by_tenant[tenant]
         rows = [(str(uuid.uuid4()), tenant_users[i % len(tenant_users)].user_id)
                 for i in range(min(chunk, events - done))]
         with UnitOfWork(api_engine(), tenant) as uow:
