@@ -370,8 +370,17 @@ ensure_supervisord() {
     for i in $(seq 1 50); do supervisord_up && return 0; sleep 0.2; done
     die "supervisord did not answer on $RUN/supervisor.sock; see $LOGS/supervisord.log"
   elif [ $changed -eq 1 ]; then
-    # Programs whose command or environment changed are stopped and re-added; `up` starts them again.
+    # `update` stops and re-adds every program whose command or environment changed (an `up` from a shell
+    # with other HASHINSIGHT_* variables changes them all). Start again those that were running, so one
+    # command never leaves another service, the connect-watchdog say, down; `up` starts the ones it names.
+    local was name
+    was=$(ctl status 2>/dev/null | awk '$2 == "RUNNING" { print $1 }' || true)
     ctl reread >/dev/null && ctl update >/dev/null
+    forget_status
+    for name in $was; do
+      [ "$(sv_state_of "$name")" = RUNNING ] || ctl start "$name" >/dev/null 2>&1 || true
+    done
+    forget_status
   fi
 }
 
@@ -391,10 +400,14 @@ forget_status() { STATUS_CACHE=""; }
 
 sv_state() {
   [ -S "$RUN/supervisor.sock" ] || { echo STOPPED; return 0; }
+  sv_state_of "$(sv_name "$1")"
+}
+
+# The state of a program by supervisord's own name (group:name for workers).
+sv_state_of() {
   [ -n "$STATUS_CACHE" ] || refresh_status
-  local name line
-  name=$(sv_name "$1")
-  line=$(awk -v n="$name" '$1 == n { print; exit }' <<<"$STATUS_CACHE")
+  local line
+  line=$(awk -v n="$1" '$1 == n { print; exit }' <<<"$STATUS_CACHE")
   set -- $line
   echo "${2:-STOPPED}"
 }

@@ -88,6 +88,18 @@ def test_up_twice_is_harmless_and_status_tells(private_stack):
     assert "web " in status.stdout and "worker-portfolio-1 " in status.stdout
 
 
+def test_an_up_from_another_environment_leaves_every_running_service_up(private_stack):
+    """supervisord stops and re-adds the programs whose environment changed; those that ran are started again."""
+    _home, run = private_stack
+    run("up")
+    before = _pid(run, "connect-watchdog")
+    run("up", "redis", extra={"HASHINSIGHT_STACK_TEST_MARK": str(time.time())})
+    after = _pid(run, "connect-watchdog")
+    assert after and after != before, "the watchdog was to be re-added with the new environment, and running"
+    run("status")  # exits 3 when a stack service is not running
+    run("up")  # and back to the fixture's environment
+
+
 class _Hammer:
     """Clients retrying a port as fast as they can, as a client library does against a stopped service."""
 
