@@ -38,6 +38,7 @@ from app.entrypoints.observability import HttpMetricsMiddleware
 from app.entrypoints.web import event_docs
 from app.entrypoints.web.login import browser_login_redirect
 from app.entrypoints.web.stream import PageStreamMiddleware
+from app.entrypoints.wsgi_bridge import BufferedWSGIBridge
 from app.service_layer.users import UserDirectory, get_user_directory
 from generated import routes
 
@@ -65,6 +66,9 @@ class _LazyLimiter:
 
     def check(self, *args: Any, **kwargs: Any) -> RateLimitDecision:
         return self._get().check(*args, **kwargs)
+
+    async def check_async(self, *args: Any, **kwargs: Any) -> RateLimitDecision:
+        return await self._get().check_async(*args, **kwargs)
 
 
 def create_app(
@@ -104,4 +108,7 @@ def create_app(
     )
     event_docs.install(app.app)  # /api/events/: the AsyncAPI HTML docs, beside Swagger UI at /api/ui/
     observability.instrument(app)
+    # Connexion built its own bridge around the original wsgi_app; ours wraps the instrumented one (the spans see
+    # the response status) and costs one thread hop per request (app/entrypoints/wsgi_bridge.py).
+    app._middleware_app.asgi_app = BufferedWSGIBridge(app.app.wsgi_app)
     return app

@@ -72,6 +72,3 @@ def instrument(app: connexion.FlaskApp) -> None:
     tracing.configure(os.environ.get("HASHINSIGHT_SERVICE") or "web")
     flask_app = app.app
     FlaskInstrumentor().instrument_app(flask_app, excluded_urls=UNTRACED_URLS)
-    # Connexion built its WSGI bridge around the original wsgi_app before the instrumentation wrapped it; point
-    # the bridge at the wrapped one, or the spans would miss the response status.
-    app._middleware_app.asgi_app.app = flask_app.wsgi_app

@@ -9,7 +9,7 @@ response; `trace_id` is the W3C `traceparent` trace id when the header is valid,
 Flask instrumentation continues the same header, so the request's span has this trace id);
 `source_ip` is the ASGI client address (uvicorn resolves X-Forwarded-For only from trusted proxies);
 `idempotency_key` is the raw `Idempotency-Key` header (Connexion validates its format per operation).
-Connexion's a2wsgi bridge copies ContextVars into the Flask worker thread.
+The WSGI bridge (app/entrypoints/wsgi_bridge.py) copies ContextVars into the Flask worker thread.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """GET /analytics/stream (operationId analytics_stream): server-sent events from the consumers to the page.
 
 Served here, as an ASGI layer behind Connexion's security and the admission middleware, instead of by a Flask
-handler: Flask handlers run on a small thread pool (a2wsgi's, 10 threads per process), and a stream holds its
-request open for as long as the page is open. Here a stream is one coroutine and one Redis pub/sub connection.
+handler: Flask handlers run on a small thread pool (10 threads per process, app/entrypoints/wsgi_bridge.py),
+and a stream holds its request open for as long as the page is open. Here a stream is one coroutine and one
+Redis pub/sub connection.
 
 Connexion has already checked the session (cookie or bearer, `portfolio:read`) and the admission middleware
 has provisioned the user and counted the request against the plan's rate limit when this layer runs.
