@@ -21,6 +21,9 @@ Headers (contracts/openapi.yaml): RateLimit-Limit = requests_per_minute, RateLim
 that may be sent right now (at most `burst`), RateLimit-Reset = seconds until the bucket is full again,
 Retry-After (429 only) = seconds until the next request is allowed (>= 1).
 
+`check` uses the process's shared blocking client; `check_async`, for the web's admission middleware on the
+event loop, runs the same script on an asyncio client to the same server (one per event loop).
+
 RATE_LIMIT_ENABLED=0 (settings.rate_limit_enabled) turns the limiter off: every request is allowed and
 Redis is not touched.
 
@@ -32,14 +35,17 @@ would turn a cache outage into a full outage. The decision says so (`mode="fail_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
-from app.adapters.redis_client import REDIS_DOWN_ERRORS, CircuitBreaker, get_redis
+from app.adapters.redis_client import REDIS_DOWN_ERRORS, CircuitBreaker, get_redis, make_async_redis_like
 from app.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -155,6 +161,8 @@ class RateLimiter:
         self._prefix = key_prefix
         self._breaker = breaker or CircuitBreaker()
         self._script = self._r.register_script(_GCRA)
+        # One asyncio client per event loop that uses check_async (a client belongs to its loop).
+        self._async_scripts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.fail_open_count = 0
 
@@ -162,22 +170,53 @@ class RateLimiter:
               now: float | None = None) -> RateLimitDecision:
         """Count one request (or `cost`) against the user's plan. `now` (epoch seconds) is for tests; by
         default Redis' own clock is used."""
+        early = self._without_redis(plan, cost)
+        if early is not None:
+            return early
+        try:
+            answer = self._script(**self._script_call(tenant_id, user_id, plan, cost, now))
+        except REDIS_DOWN_ERRORS as exc:
+            return self._fail_open(plan, exc)
+        return self._decided(plan, answer)
+
+    async def check_async(self, tenant_id: str, user_id: str, plan: RatePlan, *, cost: int = 1,
+                          now: float | None = None) -> RateLimitDecision:
+        """`check` for a caller on an event loop: the same script and answers, on an asyncio client."""
+        early = self._without_redis(plan, cost)
+        if early is not None:
+            return early
+        try:
+            answer = await self._async_script()(**self._script_call(tenant_id, user_id, plan, cost, now))
+        except (*REDIS_DOWN_ERRORS, OSError) as exc:
+            return self._fail_open(plan, exc)
+        return self._decided(plan, answer)
+
+    def _without_redis(self, plan: RatePlan, cost: int) -> RateLimitDecision | None:
+        """The decision when Redis is not to be asked (limiter off, breaker open), else None."""
         if not self.enabled:
             return RateLimitDecision(True, plan.requests_per_minute, plan.burst, 0, 0, plan.name, DISABLED)
         if not 1 <= cost <= plan.burst:
             raise ValueError(f"cost must be within 1..burst ({plan.burst})")
         if not self._breaker.allow():
             return self._fail_open(plan, None)
+        return None
+
+    def _async_script(self) -> Any:
+        loop = asyncio.get_running_loop()
+        script = self._async_scripts.get(loop)
+        if script is None:
+            script = self._async_scripts[loop] = make_async_redis_like(self._r).register_script(_GCRA)
+        return script
+
+    def _script_call(self, tenant_id: str, user_id: str, plan: RatePlan, cost: int,
+                     now: float | None) -> dict[str, list[Any]]:
         interval_us = max(1, round(60_000_000 / plan.requests_per_minute))
         now_arg = "" if now is None else str(int(now * 1_000_000))
-        try:
-            allowed, remaining, retry_us, reset_us = self._script(
-                keys=[self._prefix + rate_limit_key(tenant_id, user_id),
-                      self._prefix + rate_limit_key(tenant_id, user_id) + ":capacity"],
-                args=[interval_us, plan.burst, cost, now_arg],
-            )
-        except REDIS_DOWN_ERRORS as exc:
-            return self._fail_open(plan, exc)
+        key = self._prefix + rate_limit_key(tenant_id, user_id)
+        return {"keys": [key, key + ":capacity"], "args": [interval_us, plan.burst, cost, now_arg]}
+
+    def _decided(self, plan: RatePlan, answer: Any) -> RateLimitDecision:
+        allowed, remaining, retry_us, reset_us = answer
         self._breaker.success()
         return RateLimitDecision(
             allowed=bool(allowed),

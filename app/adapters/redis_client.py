@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -49,6 +51,22 @@ def make_redis(
         health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
         decode_responses=True,
         client_name="hashinsight",
+    )
+
+
+def make_async_redis_like(client: redis.Redis) -> aioredis.Redis:
+    """An asyncio client for the server `client` talks to, with the same fail-fast settings (for callers on an
+    event loop; it belongs to the loop it is first used on)."""
+    kw = client.connection_pool.connection_kwargs
+    return aioredis.Redis(
+        host=kw.get("host", "localhost"), port=kw.get("port", 6379), db=kw.get("db", 0),
+        username=kw.get("username"), password=kw.get("password"),
+        socket_timeout=kw.get("socket_timeout", SOCKET_TIMEOUT_SECONDS),
+        socket_connect_timeout=kw.get("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS),
+        retry=AsyncRetry(NoBackoff(), 1),
+        health_check_interval=kw.get("health_check_interval", HEALTH_CHECK_INTERVAL_SECONDS),
+        decode_responses=kw.get("decode_responses", True),
+        client_name=kw.get("client_name", "hashinsight"),
     )
 
 

@@ -14,7 +14,9 @@ Order (outermost first; Connexion's own in brackets):
 
 Why admission sits after security and before validation: the limiter needs the verified principal, and
 counting a request before its body is parsed means malformed or oversized requests are limited too, while
-a 429 costs no JSON parsing. Public operations (health, login) carry no token, so they are not limited per
+a 429 costs no JSON parsing. Admission stays on the event loop when it can (the user provisioned and its plan
+cached in this process, the limiter asked through an asyncio Redis client); only a database read takes a
+thread. Public operations (health, login) carry no token, so they are not limited per
 user (they are cheap and unauthenticated; an edge proxy is the place for per-IP limits).
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.adapters.rate_limit import RateLimiter
+from app.adapters.rate_limit import RateLimitDecision, RateLimiter
 from app.entrypoints.http import context
 from app.entrypoints.http.principal import principal_from_token_info
 from app.entrypoints.http.problems import (
@@ -180,8 +182,10 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         principal = principal_from_token_info(token_info)
-        # The directory may hit PostgreSQL and the limiter Redis, both blocking clients: off the event loop.
-        headers = await run_in_threadpool(self._admit, principal)
+        headers = await self._admit_on_loop(principal)
+        if headers is None:
+            # The directory must read PostgreSQL (a new user, or a plan to read again), with a blocking client.
+            headers = await run_in_threadpool(self._admit, principal)
         if not headers:
             await self.app(scope, receive, send)
             return
@@ -195,6 +199,16 @@ class AdmissionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_limits)
+
+    async def _admit_on_loop(self, principal: Any) -> dict[str, str] | None:
+        """The usual case without a thread: the user is provisioned and its plan cached in this process, and the
+        limiter asks Redis on the event loop. None when the directory needs the database."""
+        if not self.limiter.enabled:
+            return {} if self.directory.is_provisioned(principal) else None
+        plan = self.directory.cached_plan(principal)
+        if plan is None:
+            return None
+        return self._limited(await self.limiter.check_async(principal.tenant_id, principal.user_id, plan))
 
     def _admit(self, principal: Any) -> dict[str, str]:
         """RateLimit-* headers to add (empty when limiting is off); raises 403/429 problems."""
@@ -210,7 +224,10 @@ class AdmissionMiddleware:
                 f"User {principal.user_id} belongs to another tenant than {principal.tenant_id}",
                 type=TYPE_TENANT_MISMATCH,
             ) from None
-        decision = self.limiter.check(principal.tenant_id, principal.user_id, plan)
+        return self._limited(self.limiter.check(principal.tenant_id, principal.user_id, plan))
+
+    @staticmethod
+    def _limited(decision: RateLimitDecision) -> dict[str, str]:
         if not decision.allowed:
             raise TooManyRequests(decision.detail(), headers=decision.headers())
         if decision.mode != "enforced":

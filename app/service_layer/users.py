@@ -136,6 +136,25 @@ class UserDirectory:
                 self._plans[key] = (now + self.plan_ttl, plan)
         return plan
 
+    def cached_plan(self, principal: Principal) -> RatePlan | None:
+        """What `ensure` would answer without the database, or None when it needs it (the admission middleware
+        then calls `ensure` on a thread: a blocking read must not hold up the event loop)."""
+        key = (principal.tenant_id, principal.user_id)
+        with self._lock:
+            if not self._ready_here() or key not in self._provisioned:
+                return None
+            cached = self._plans.get(key)
+        return cached[1] if cached is not None and cached[0] > self.clock() else None
+
+    def is_provisioned(self, principal: Principal) -> bool:
+        """True when `ensure_provisioned` has nothing left to do in this process."""
+        with self._lock:
+            return self._ready_here() and (principal.tenant_id, principal.user_id) in self._provisioned
+
+    def _ready_here(self) -> bool:
+        # A forked child inherits the caches but not the parent's listener thread: its first call goes to ensure.
+        return not self.listen_for_plan_changes or self._listener_pid == os.getpid()
+
     def ensure_provisioned(self, principal: Principal) -> None:
         """Only the provisioning (for callers that do not rate limit)."""
         key = (principal.tenant_id, principal.user_id)

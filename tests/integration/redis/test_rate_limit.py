@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -123,3 +125,32 @@ def test_plans() -> None:
     assert plan_for("enterprise").requests_per_minute == 3000
     with pytest.raises(ValueError):
         RatePlan("broken", 0, 1)
+
+
+def test_the_event_loop_path_shares_the_bucket_and_the_answers(limiter: RateLimiter) -> None:
+    """check_async (the admission middleware's path) runs the same script on the same keys as check."""
+    plan = RatePlan("free", 60, 4)
+
+    async def two_async() -> list[Any]:
+        return [await limiter.check_async("t1", "u6", plan, now=T0) for _ in range(2)]
+
+    first = [limiter.check("t1", "u6", plan, now=T0) for _ in range(2)]
+    then = asyncio.run(two_async())
+    last = limiter.check("t1", "u6", plan, now=T0)
+    assert [d.allowed for d in first + then + [last]] == [True] * 4 + [False]
+    assert [d.remaining for d in first + then] == [3, 2, 1, 0]
+    assert then[-1].mode == ENFORCED and last.retry_after_seconds == 1
+
+
+def test_the_event_loop_path_fails_open_when_redis_is_down() -> None:
+    dead = RateLimiter(make_redis("redis://127.0.0.1:1/0"), enabled=True)
+    plan = RatePlan("free", 60, 1)
+
+    async def three() -> list[Any]:
+        return [await dead.check_async("t1", "u7", plan) for _ in range(3)]
+
+    started = time.perf_counter()
+    decisions = asyncio.run(three())
+    assert all(d.allowed and d.mode == FAIL_OPEN for d in decisions)
+    assert dead.fail_open_count == 3
+    assert time.perf_counter() - started < 2
