@@ -15,6 +15,7 @@ and is logged at startup. An ImportError raised inside an existing handler modul
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Callable
@@ -164,6 +165,10 @@ class ScopedBearerSecurityHandler(BearerSecurityHandler):
     Connexion 3 passes required_scopes to apiKey and oauth2 handlers but not to http bearer ones (it calls
     the token function with required_scopes=None), so without this the token function cannot answer 403.
     """
+
+    # Connexion asks, on every request, whether the token function takes `required_scopes` and `request`, by
+    # inspecting its signature; the answer never changes for a function, so it is remembered.
+    _accepts_kwarg = staticmethod(functools.cache(BearerSecurityHandler._accepts_kwarg))
 
     def get_fn(self, security_scheme: dict[str, Any], required_scopes: list[str]) -> Any:
         token_info_func = self._resolve_func(security_scheme)

@@ -3,7 +3,8 @@
 Keys (house conventions): user_portfolio:{uid}, user_analytics:{uid}, forecast:{uid},
 ops_schedule:{uid}:{yyyymmdd}; TTLs: portfolio and analytics 600 s, forecast and ops schedule 1800 s.
 Support keys: refresh:{key} (single-flight lock), gen:{key} (invalidation generation),
-stats:cache:{hits,stale_hits,misses} (counters for /api/health's cache_hit_rate).
+stats:cache:{hits,stale_hits,misses} (counters for /api/health's cache_hit_rate; each process adds its counts
+at most once a second, in one round trip, so a read does not pay a Redis call for its statistics).
 
 How get_or_load(key, loader, ttl) behaves:
 
@@ -63,6 +64,7 @@ TTL_OPS_SCHEDULE = 1800
 FRESH, STALE, MISS, BYPASS = "fresh", "stale", "miss", "bypass"
 _GEN_TTL_SECONDS = 86_400  # outlives any in-flight load by far; an expired gen only makes a load skip storing
 _STATS = ("hits", "stale_hits", "misses")
+COUNTS_EVERY_SECONDS = 1.0  # how often a process adds its hit/miss counts to the shared counters
 
 # Store only if the generation is unchanged since the load began (KEYS: value, gen; ARGV: gen, payload, px).
 _STORE_IF_CURRENT = """
@@ -192,6 +194,8 @@ class Cache:
         self._pending: set[Future[None]] = set()
         self._executor: ThreadPoolExecutor | None = None  # created on first use: never across a fork
         self.redis_errors = 0  # in-process: Redis cannot count its own outages
+        self._unsent: dict[str, int] = {}  # counts not yet added to stats:cache:* (see _count)
+        self._sent_at = self._clock()
         self.background_refreshes = 0
 
     # -- public ------------------------------------------------------------------------------------------
@@ -265,7 +269,9 @@ class Cache:
         pipe.execute()
 
     def stats(self) -> CacheStats | None:
-        """Counters across every process (None when Redis is unreachable)."""
+        """Counters across every process (None when Redis is unreachable); this process's are up to date, the
+        others' at most a second behind."""
+        self._send_counts()
         try:
             values = self._r.mget([self._stats_key(name) for name in _STATS])
         except REDIS_DOWN_ERRORS as exc:
@@ -279,6 +285,8 @@ class Cache:
         return None if stats is None else stats.hit_rate
 
     def reset_stats(self) -> None:
+        with self._mutex:
+            self._unsent = {}
         self._r.delete(*(self._stats_key(name) for name in _STATS))
 
     def drain(self, timeout: float = 10.0) -> bool:
@@ -313,10 +321,24 @@ class Cache:
         return CacheResult(json.loads(encode(loader())), BYPASS, None)
 
     def _count(self, name: str) -> None:
+        with self._mutex:
+            self._unsent[name] = self._unsent.get(name, 0) + 1
+            due = self._clock() - self._sent_at >= COUNTS_EVERY_SECONDS
+        if due:
+            self._send_counts()
+
+    def _send_counts(self) -> None:
+        with self._mutex:
+            counts, self._unsent, self._sent_at = self._unsent, {}, self._clock()
+        if not counts:
+            return
         try:
-            self._r.incr(self._stats_key(name))
-        except REDIS_DOWN_ERRORS as exc:
-            self._down("count", name, exc)
+            pipe = self._r.pipeline(transaction=False)
+            for name, n in counts.items():
+                pipe.incrby(self._stats_key(name), n)
+            pipe.execute()
+        except REDIS_DOWN_ERRORS as exc:  # statistics, not data: dropped rather than queued without bound
+            self._down("count", ",".join(counts), exc)
 
     def _decode_entry(self, full: str, raw: str | None) -> dict[str, Any] | None:
         if raw is None:

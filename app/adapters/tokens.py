@@ -19,6 +19,7 @@ Key rotation without downtime: keys form a keyring by `kid`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -84,6 +85,7 @@ class Keyring:
         return self.keys[self.active_kid]
 
 
+@functools.lru_cache(maxsize=16)  # every request verifies a token; the settings it parses seldom change
 def parse_keyring(jwt_keys: str, active_kid: str, fallback_secret: str) -> Keyring:
     """Build the keyring from JWT_KEYS / JWT_ACTIVE_KID / JWT_SECRET (see the module docstring)."""
     if not jwt_keys.strip():

@@ -16,6 +16,7 @@ import redis
 
 from app.adapters.cache import (
     BYPASS,
+    COUNTS_EVERY_SECONDS,
     FRESH,
     MISS,
     STALE,
@@ -173,6 +174,19 @@ def test_hit_rate_counters(client: redis.Redis, prefix: str, clock: Any) -> None
     # counted in Redis, so another process computes the same rate
     assert Cache(client, key_prefix=prefix).hit_rate() == 0.75
     assert client.get(prefix + "stats:cache:hits") == "2"
+
+
+def test_counts_reach_redis_at_most_a_second_late_in_one_round_trip(client: redis.Redis, prefix: str,
+                                                                     clock: Any) -> None:
+    web = Cache(client, key_prefix=prefix, clock=clock)
+    other = Cache(client, key_prefix=prefix)  # another process: it sees only what reached Redis
+    load = Loader(1)
+    for _ in range(3):
+        web.get_or_load("forecast:u9", load, ttl=600)  # a miss, then two hits
+    assert other.stats() is not None and other.stats().misses == 0  # not sent yet: the reads paid no INCR
+    clock.advance(COUNTS_EVERY_SECONDS)
+    web.get_or_load("forecast:u9", load, ttl=600)  # the next read after a second sends all four
+    assert (other.stats().hits, other.stats().misses) == (3, 1)
 
 
 def test_failed_background_refresh_keeps_serving_the_stale_value(cache: Cache, clock: Any) -> None:
