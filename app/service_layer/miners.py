@@ -295,7 +295,9 @@ def create_miner(caller: Caller, body: dict[str, Any]) -> Outcome:
         )
         if body.get("pool") is not None:
             _store_pool(uow.conn, principal.tenant_id, miner["id"], body["pool"])
-        with_pools(uow.conn, [miner])
+            with_pools(uow.conn, [miner])
+        else:
+            miner["pool"] = None  # a miner created a moment ago has no pool row unless it was given one
         uow.emit(
             caller.event(
                 "miner.added",

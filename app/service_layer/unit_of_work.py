@@ -54,6 +54,17 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
+ROWS_PER_ROUND_TRIP = 100
+_OUTBOX_INSERT = """INSERT INTO event_outbox
+      (id, kind, user_id, entity_id, payload, idempotency_key, tenant_id, trace_id, traceparent)
+    VALUES (:id_{n}, :kind_{n}, :user_id_{n}, :entity_id_{n}, CAST(:payload_{n} AS jsonb), :idem_{n},
+            :tenant_id, :trace_id_{n}, :traceparent_{n})"""
+_AUDIT_INSERT = """INSERT INTO audit_logs
+      (tenant_id, actor_type, actor_id, action, entity_type, entity_id, request_id, trace_id, source_ip, details)
+    VALUES (:tenant_id, :actor_type_{n}, :actor_id_{n}, :action_{n}, :entity_type_{n}, :audit_entity_id_{n},
+            :request_id_{n}, :audit_trace_id_{n}, :source_ip_{n}, CAST(:details_{n} AS jsonb))"""
+
+
 class UnitOfWork:
     def __init__(self, engine: Engine, tenant_id: str) -> None:
         if not tenant_id:
@@ -113,48 +124,28 @@ class UnitOfWork:
         self._audit.append(entry)
 
     def commit(self) -> None:
-        for ev in self._events:
-            self.conn.execute(
-                text(
-                    """INSERT INTO event_outbox
-                         (id, kind, user_id, entity_id, payload, idempotency_key, tenant_id, trace_id, traceparent)
-                       VALUES (:id, :kind, :user_id, :entity_id, CAST(:payload AS jsonb), :idem,
-                               :tenant_id, :trace_id, :traceparent)"""
-                ),
-                {
-                    "id": ev.id,
-                    "kind": ev.kind,
-                    "user_id": ev.user_id,
-                    "entity_id": ev.entity_id,
-                    "payload": ev.payload.model_dump_json(),
-                    "idem": ev.idempotency_key,
-                    "tenant_id": self.tenant_id,
-                    "trace_id": ev.trace_id,
-                    "traceparent": ev.traceparent,
-                },
-            )
-        for entry in self._audit:
-            self.conn.execute(
-                text(
-                    """INSERT INTO audit_logs
-                         (tenant_id, actor_type, actor_id, action, entity_type, entity_id,
-                          request_id, trace_id, source_ip, details)
-                       VALUES (:tenant_id, :actor_type, :actor_id, :action, :entity_type, :entity_id,
-                               :request_id, :trace_id, :source_ip, CAST(:details AS jsonb))"""
-                ),
-                {
-                    "tenant_id": self.tenant_id,
-                    "actor_type": entry.actor_type,
-                    "actor_id": entry.actor_id,
-                    "action": entry.action,
-                    "entity_type": entry.entity_type,
-                    "entity_id": entry.entity_id,
-                    "request_id": entry.request_id,
-                    "trace_id": entry.trace_id,
-                    "source_ip": entry.source_ip,
-                    "details": _json(entry.details),
-                },
-            )
+        # The pending rows in one round trip (a batch per ROWS_PER_ROUND_TRIP); the audit rows last, because
+        # their trigger takes the tenant's chain lock (migrations/0053), held until COMMIT.
+        statements: list[tuple[str, dict[str, Any]]] = []
+        for n, ev in enumerate(self._events):
+            statements.append((_OUTBOX_INSERT.format(n=n), {
+                f"id_{n}": ev.id, f"kind_{n}": ev.kind, f"user_id_{n}": ev.user_id, f"entity_id_{n}": ev.entity_id,
+                f"payload_{n}": ev.payload.model_dump_json(), f"idem_{n}": ev.idempotency_key,
+                f"trace_id_{n}": ev.trace_id, f"traceparent_{n}": ev.traceparent,
+            }))
+        for n, entry in enumerate(self._audit):
+            statements.append((_AUDIT_INSERT.format(n=n), {
+                f"actor_type_{n}": entry.actor_type, f"actor_id_{n}": entry.actor_id, f"action_{n}": entry.action,
+                f"entity_type_{n}": entry.entity_type, f"audit_entity_id_{n}": entry.entity_id,
+                f"request_id_{n}": entry.request_id, f"audit_trace_id_{n}": entry.trace_id,
+                f"source_ip_{n}": entry.source_ip, f"details_{n}": _json(entry.details),
+            }))
+        for i in range(0, len(statements), ROWS_PER_ROUND_TRIP):
+            batch = statements[i:i + ROWS_PER_ROUND_TRIP]
+            params: dict[str, Any] = {"tenant_id": self.tenant_id}
+            for _, values in batch:
+                params.update(values)
+            self.conn.execute(text(";\n".join(sql for sql, _ in batch)), params)
         self._tx.commit()
         self._events.clear()
         self._audit.clear()
