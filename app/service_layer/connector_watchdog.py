@@ -7,6 +7,12 @@ that failed is read from the replication slot again and re-sent; the consumers' 
 
 Restarts back off (app/domain/restart_policy.py) so a task that fails for a reason a restart cannot cure does not
 spin; every restart is logged with the first line of the task's trace.
+
+One failure a restart cannot cure: "... no longer available on the server", a stored source offset older than
+what the replication slot still holds (the offsets topic came from another Kafka cluster, or was restored from an
+older copy). The slot keeps every change not yet confirmed, so the watchdog clears the stored offsets and the
+connector resumes at the slot's position; nothing committed after that position is lost. This is what
+`python -m tools.connect reset` does by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from app.domain.restart_policy import RestartBackoff
 
 log = logging.getLogger("hashinsight.connector-watchdog")
 
+# Debezium's failure when the stored offset points at WAL the replication slot has released.
+OFFSET_GONE = "no longer available on the server"
+
 
 @dataclass
 class ConnectorWatchdog:
@@ -31,6 +40,7 @@ class ConnectorWatchdog:
     # between restarts stays short: a task is back at most ~15 s after its cause has cleared.
     backoff: RestartBackoff = field(default_factory=lambda: RestartBackoff(base_delay=1.0, max_delay=15.0))
     restarts: int = 0
+    offset_resets: int = 0
     last_state: str | None = None
     _unreachable_since: float | None = None
 
@@ -59,13 +69,23 @@ class ConnectorWatchdog:
         if not self.backoff.may_restart(now):
             return state
         trace = state.failed_trace or ""
+        stale_offset = OFFSET_GONE in trace
         try:
-            self.client.restart_failed(self.name)
+            if stale_offset:
+                self.client.reset_offsets(self.name)
+            else:
+                self.client.restart_failed(self.name)
         except ConnectError as exc:
-            log.warning("restart of %s failed: %s", self.name, exc)
+            log.warning("%s of %s failed: %s", "offset reset" if stale_offset else "restart", self.name, exc)
             return state
         self.restarts += 1
         wait = self.backoff.restarted(now)
-        log.warning("restarted failed %s (restart #%d; next one allowed in %.0f s): %s",
-                    self.name, self.restarts, wait, failure_reason(trace))
+        if stale_offset:
+            self.offset_resets += 1
+            log.warning("reset the offsets of %s: its stored position is older than its replication slot holds; "
+                        "it resumes at the slot's position (restart #%d; next one allowed in %.0f s)",
+                        self.name, self.restarts, wait)
+        else:
+            log.warning("restarted failed %s (restart #%d; next one allowed in %.0f s): %s",
+                        self.name, self.restarts, wait, failure_reason(trace))
         return state

@@ -72,3 +72,34 @@ def test_a_failed_task_is_restarted_by_the_watchdog_and_the_event_arrives(fleet,
     restarts = watchdog_log.read_text()[log_before:]
     assert "restarted failed hashinsight-outbox" in restarts and "caused by" in restarts, restarts[-2000:]
     assert check_health(runner=ProbeRunner(), budget=5.0)["connector_tasks"][0]["state"] == "RUNNING"
+
+
+def test_a_stored_offset_older_than_the_slot_is_cleared_by_the_watchdog_and_events_flow(fleet):
+    """What a Kafka cluster swapped or restored under the connector leaves behind: its stored source offset names
+    WAL the replication slot has long released, and Debezium refuses to start ("no longer available on the
+    server"). The watchdog clears the offsets; the connector resumes at the slot's position by itself."""
+    client = ConnectClient(get_settings().connect_url)
+    client.wait_running(CONNECTOR_NAME, timeout=60)
+    watchdog_log = ROOT / ".stack" / "logs" / "connect-watchdog.log"
+    log_before = watchdog_log.stat().st_size if watchdog_log.exists() else 0
+    stored = client._call("GET", f"/connectors/{CONNECTOR_NAME}/offsets").json()["offsets"]
+    assert stored, "the connector has stored no offset yet"
+    partition, offset = stored[0]["partition"], stored[0]["offset"]
+    ancient = {**offset, **{k: 4096 for k in ("lsn", "lsn_commit", "lsn_proc") if k in offset}}
+    assert ancient != offset, offset
+
+    client._call("PUT", f"/connectors/{CONNECTOR_NAME}/stop")
+    client._wait_for(CONNECTOR_NAME, "STOPPED", 30)
+    patched = client._call("PATCH", f"/connectors/{CONNECTOR_NAME}/offsets",
+                           json={"offsets": [{"partition": partition, "offset": ancient}]})
+    assert patched.status_code == 200, patched.text
+    client.resume(CONNECTOR_NAME)
+
+    deadline = time.monotonic() + 120
+    while "reset the offsets of hashinsight-outbox" not in watchdog_log.read_text()[log_before:]:
+        assert time.monotonic() < deadline, watchdog_log.read_text()[log_before:][-2000:]
+        time.sleep(0.5)
+    client.wait_running(CONNECTOR_NAME, timeout=60)
+    miner_id = add_miner(fleet)
+    found = records_for(fleet.user_id, want=1, timeout=60)
+    assert [env.entity_id for _msg, env in found] == [miner_id]
