@@ -117,14 +117,14 @@ class UserDirectory:
     def ensure(self, principal: Principal) -> RatePlan:
         """Provision the principal's user if this process has not yet, and return its (cached) plan."""
         self._ensure_listener()
+        cached = self.cached_plan(principal)
+        if cached is not None:
+            return cached
         key = (principal.tenant_id, principal.user_id)
         now = self.clock()
         with self._lock:
-            cached = self._plans.get(key)
             provisioned = key in self._provisioned
             changes = self._changes
-        if provisioned and cached is not None and cached[0] > now:
-            return cached[1]
         plan = self._load(principal, provision=not provisioned)
         with self._lock:
             if len(self._plans) >= MAX_CACHED_USERS:
