@@ -125,7 +125,10 @@ class UnitOfWork:
 
     def commit(self) -> None:
         # The pending rows in one round trip (a batch per ROWS_PER_ROUND_TRIP); the audit rows last, because
-        # their trigger takes the tenant's chain lock (migrations/0053), held until COMMIT.
+        # their trigger takes the tenant's chain lock (migrations/0053), held until COMMIT. COMMIT rides in the
+        # last batch: otherwise the lock stays held while the answer travels back and this thread waits its turn
+        # for the interpreter to send COMMIT, tens of milliseconds on a busy process, and every other write of
+        # the tenant queues behind it. The empty transaction begun after it is what the driver then commits.
         statements: list[tuple[str, dict[str, Any]]] = []
         for n, ev in enumerate(self._events):
             statements.append((_OUTBOX_INSERT.format(n=n), {
@@ -145,7 +148,10 @@ class UnitOfWork:
             params: dict[str, Any] = {"tenant_id": self.tenant_id}
             for _, values in batch:
                 params.update(values)
-            self.conn.execute(text(";\n".join(sql for sql, _ in batch)), params)
+            sql = [sql for sql, _ in batch]
+            if i + ROWS_PER_ROUND_TRIP >= len(statements):
+                sql += ["COMMIT", "BEGIN"]
+            self.conn.execute(text(";\n".join(sql)), params)
         self._tx.commit()
         self._events.clear()
         self._audit.clear()

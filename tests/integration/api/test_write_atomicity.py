@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import event
 
+from app.adapters import db
 from app.service_layer import unit_of_work
 
 BODY = {"model_id": "antminer-s21", "label": "atomic"}
@@ -69,3 +71,29 @@ def test_status_change_failure_keeps_the_old_status(client, user, admin_db, monk
     assert r.status_code == 500
     assert admin_db.one("SELECT status FROM miners WHERE id = %s", miner["id"]) == "active"
     assert admin_db.one("SELECT count(*) FROM event_outbox WHERE user_id = %s", user.user_id) == 1  # miner.added
+
+
+def test_the_chain_lock_is_free_and_the_write_committed_when_the_audit_round_trip_returns(admin_db):
+    """The tenant's audit chain lock (migrations/0053) must not stay held while the client turns round to send
+    COMMIT: at the moment the audit insert's answer is back, another writer can take the lock and the rows are
+    already visible."""
+    tenant = f"t-lock-{uuid.uuid4().hex[:8]}"
+    engine = db.api_engine()
+    seen: list[tuple[bool, int]] = []
+
+    def after_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "INSERT INTO audit_logs" in statement:
+            free = admin_db.one("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                                f"hashinsight.audit_chain:{tenant}")
+            rows = admin_db.one("SELECT count(*) FROM audit_logs WHERE tenant_id = %s", tenant)
+            seen.append((free, rows))
+
+    event.listen(engine, "after_cursor_execute", after_execute)
+    try:
+        with unit_of_work.UnitOfWork(engine, tenant) as uow:
+            uow.audit(unit_of_work.AuditEntry(action="lock.check", actor_id="u1"))
+            uow.commit()
+    finally:
+        event.remove(engine, "after_cursor_execute", after_execute)
+    assert seen == [(True, 1)]
+    assert admin_db.one("SELECT chain_seq FROM audit_logs WHERE tenant_id = %s", tenant) == 1
