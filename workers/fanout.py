@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from app.adapters.cache import Fresh
 from app.service_layer.unit_of_work import UnitOfWork
 
 DEFAULT_CHUNK = 1000
@@ -62,9 +63,10 @@ Recalc = Callable[[UnitOfWork, list[str]], Any]
 @dataclass
 class Applied:
     """What a handler's apply recalculated, for its after_commit: the fan-out's users by tenant (empty without a
-    snapshot in the batch)."""
+    snapshot in the batch), and the cache entries it wrote anew, to be written through once committed."""
 
     fanned_out: dict[str, list[str]] = field(default_factory=dict)
+    fresh: dict[str, Fresh] = field(default_factory=dict)
 
     def users(self) -> list[str]:
         return [user for members in self.fanned_out.values() for user in members]

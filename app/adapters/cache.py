@@ -18,6 +18,11 @@ How get_or_load(key, loader, ttl) behaves:
   it was when its load began (checked atomically in Lua), so a load that read the database before a change
   can never put the pre-change value back after the consumer invalidated it. Without this, a page polled
   right after POST /api/miners could pin the old portfolio for the whole TTL.
+- invalidate(..., fresh={key: Fresh(value, ttl, gen)}) writes through instead: a consumer that has just
+  committed the new figures stores them, so the page it notifies reads a hit rather than loading from the
+  database. The same rule holds: the value is stored only if gen:{key} is still the `gen` the consumer read
+  (`generations()`) before it read the data; otherwise it is dropped as invalidate() would. Either way the
+  generation is bumped, so a load that began before the change still cannot store.
 - Redis down (connection/timeout errors): the loader is called directly, its value returned, the error
   logged, nothing raised; a CircuitBreaker skips Redis for a moment after a failure.
 
@@ -160,6 +165,35 @@ end
 return #KEYS / 3
 """
 
+# invalidate(..., fresh=...): per key, store the new value if the generation is the one read before the data
+# was, else drop it; in both cases drop the refresh lock and bump the generation. KEYS in triples (value,
+# refresh lock, generation); ARGV[1] the gen TTL, then per key: expected generation, payload, PX.
+_WRITE_THROUGH = """
+local written = 0
+for i = 1, #KEYS, 3 do
+  local a = 2 + (i - 1)
+  if (redis.call('GET', KEYS[i + 2]) or '') == ARGV[a] then
+    redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
+    written = written + 1
+  else
+    redis.call('DEL', KEYS[i])
+  end
+  redis.call('DEL', KEYS[i + 1])
+  redis.call('INCR', KEYS[i + 2])
+  redis.call('EXPIRE', KEYS[i + 2], ARGV[1])
+end
+return written
+"""
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A value a writer has just committed, for invalidate(fresh=...): stored only if gen:{key} is still `gen`."""
+
+    value: Any
+    ttl: float
+    gen: str
+
 
 class Cache:
     def __init__(
@@ -188,6 +222,7 @@ class Cache:
         self._store_script = self._r.register_script(_STORE_IF_CURRENT)
         self._release_script = self._r.register_script(_RELEASE)
         self._invalidate_many_script = self._r.register_script(_INVALIDATE_MANY)
+        self._write_through_script = self._r.register_script(_WRITE_THROUGH)
         self._mutex = threading.Lock()
         self._refreshing: set[str] = set()
         self._inflight: dict[tuple[str, str], Future[CacheResult]] = {}
@@ -227,20 +262,46 @@ class Cache:
         self._count("misses")
         return self._load_single_flight(full, loader, ttl, gen)
 
-    def invalidate(self, *keys: str, strict: bool = False, publish: Mapping[str, str] | None = None) -> bool:
+    def generations(self, keys: list[str]) -> dict[str, str] | None:
+        """gen:{key} of each key now ('' when never invalidated), for a later invalidate(fresh=...); None when
+        Redis is unreachable (the writer then only invalidates)."""
+        if not keys:
+            return {}
+        try:
+            values = self._r.mget([self._gen_key(self._prefix + k) for k in keys])
+        except REDIS_DOWN_ERRORS as exc:
+            self._down("generations", ",".join(keys), exc)
+            return None
+        return {k: (v.decode() if isinstance(v, bytes) else v) or "" for k, v in zip(keys, values, strict=True)}
+
+    def invalidate(self, *keys: str, strict: bool = False, publish: Mapping[str, str] | None = None,
+                   fresh: Mapping[str, Fresh] | None = None) -> bool:
         """Drop the values (and any refresh lock) and bump their generation. False if Redis was unreachable,
         or with strict=True (the consumers, which retry until it is done) the Redis error itself.
 
-        `publish` (channel -> message) goes out in the same pipelined round trip, after the invalidation, so a
-        subscriber woken by it finds the new state (app/adapters/page_events.py)."""
-        if not keys and not publish:
+        Keys in `fresh` get their new value instead, if their generation is still the one given (see the
+        module's docstring). `publish` (channel -> message) goes out in the same pipelined round trip, after
+        the invalidation, so a subscriber woken by it finds the new state (app/adapters/page_events.py)."""
+        fresh = fresh or {}
+        if not keys and not publish and not fresh:
             return True
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
+            if key in fresh:
+                continue
             full = self._prefix + key
             pipe.delete(full, self._lock_key(full))
             pipe.incr(self._gen_key(full))
             pipe.expire(self._gen_key(full), _GEN_TTL_SECONDS)
+        if fresh:
+            triples: list[str] = []
+            args: list[Any] = [_GEN_TTL_SECONDS]
+            for key, item in fresh.items():
+                full = self._prefix + key
+                triples += [full, self._lock_key(full), self._gen_key(full)]
+                payload, px = self._entry(item.value, item.ttl)
+                args += [item.gen, payload, px]
+            self._write_through_script(keys=triples, args=args, client=pipe)
         for channel, message in (publish or {}).items():
             pipe.publish(self._prefix + channel, message)
         try:
@@ -364,17 +425,22 @@ class Cache:
         except REDIS_DOWN_ERRORS as exc:
             self._down("unlock", full, exc)  # the lock expires by itself
 
-    def _store(self, full: str, value: Any, ttl: float, gen: str) -> tuple[Any, float]:
+    def _entry(self, value: Any, ttl: float) -> tuple[str, int]:
+        """The stored form of a value computed now, and how long Redis keeps it (ms)."""
         now = self._clock()
-        payload = encode({"v": value, "stored_at": now, "fresh_until": now + ttl})
         grace = ttl if self._stale_grace is None else self._stale_grace
-        px = max(1, math.ceil((ttl + grace) * 1000))
+        return (encode({"v": value, "stored_at": now, "fresh_until": now + ttl}),
+                max(1, math.ceil((ttl + grace) * 1000)))
+
+    def _store(self, full: str, value: Any, ttl: float, gen: str) -> tuple[Any, float]:
+        payload, px = self._entry(value, ttl)
         try:
             if not self._store_script(keys=[full, self._gen_key(full)], args=[gen, payload, px]):
                 log.info("not caching %s: invalidated while it was loading", full)
         except REDIS_DOWN_ERRORS as exc:
             self._down("write", full, exc)
-        return json.loads(payload)["v"], now
+        stored = json.loads(payload)
+        return stored["v"], stored["stored_at"]
 
     def _load_and_store(self, full: str, loader: Callable[[], Any], ttl: float, gen: str) -> CacheResult:
         value, stored_at = self._store(full, loader(), ttl, gen)

@@ -8,7 +8,8 @@ Channel `page:{user_id}`; message (JSON, one per user and consumer commit):
      "committed_at": 1764612345.123456}                           # unix seconds, right after the DB commit
 
 The consumers publish in the same pipelined Redis round trip as the invalidation (Cache.invalidate(...,
-publish=...)), after it, so a reader woken by the message always misses the cache and loads the new figures.
+publish=...)), after it, so a reader woken by the message finds the new figures: in the cache when the consumer
+wrote them through (the portfolio consumer does, for the users of its own events), else by loading them.
 GET /analytics/stream (app/entrypoints/web/stream.py) relays them to the browser; tools/bench.py listens too.
 Pub/sub is fire and forget: a page that was not connected learns nothing, which is why the page reloads its
 figures whenever its stream (re)connects.
@@ -20,7 +21,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from app.adapters.cache import INVALIDATE_CHUNK, get_cache
+from app.adapters.cache import INVALIDATE_CHUNK, Fresh, get_cache
 
 
 class _Event(Protocol):
@@ -58,8 +59,10 @@ def notifications(tenant_id: str, consumer: str, keys_by_user: Mapping[str, Sequ
 def invalidate_and_notify(tenant_id: str, consumer: str, events_by_user: Mapping[str, Sequence[_Event]],
                           keys_of: Callable[[str], list[str]], committed_at: float,
                           fanned_out: Mapping[str, Sequence[str]] | None = None,
-                          cause: Sequence[_Event] = ()) -> None:
+                          cause: Sequence[_Event] = (), fresh: Mapping[str, Fresh] | None = None) -> None:
     """A consumer's after-commit step: drop each user's cache keys and tell their pages, in one round trip.
+
+    Keys in `fresh` are written through instead (Cache.invalidate(fresh=...)), if still current.
 
     `fanned_out` (tenant -> users, a market fan-out's 10,000) is done the same way in chunks of INVALIDATE_CHUNK
     users, each chunk one script call plus its messages; their messages name the `cause` events. Raises when
@@ -67,7 +70,7 @@ def invalidate_and_notify(tenant_id: str, consumer: str, events_by_user: Mapping
     cache = get_cache()
     keys = {user: keys_of(user) for user in events_by_user}
     cache.invalidate(*(k for user_keys in keys.values() for k in user_keys), strict=True,
-                     publish=notifications(tenant_id, consumer, keys, events_by_user, committed_at))
+                     publish=notifications(tenant_id, consumer, keys, events_by_user, committed_at), fresh=fresh)
     for tenant, users in (fanned_out or {}).items():
         for i in range(0, len(users), INVALIDATE_CHUNK):
             part = {user: keys_of(user) for user in users[i:i + INVALIDATE_CHUNK]}

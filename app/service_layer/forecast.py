@@ -21,11 +21,9 @@ from app.adapters.prepared import Prepared
 from app.domain.forecast import DEFAULT_HORIZON_DAYS, Forecast, forecast_fleet
 from app.domain.maintenance import Window, downtime_hours
 from app.domain.mining import DEFAULT_ELECTRICITY_PRICE_USD_KWH
-from app.service_layer.portfolio import latest_network, load_fleets
+from app.service_layer.portfolio import latest_network, load_fleets, owner_prices
 from app.service_layer.unit_of_work import UnitOfWork
 
-_OWNER_PRICES = Prepared("owner_prices", "SELECT id, electricity_price_usd_kwh FROM users "
-                                          "WHERE id = ANY(CAST(:user_ids AS text[]))")
 _WINDOWS = Prepared(
     "maintenance_windows",
     """SELECT user_id, miner_id::text, starts_at, ends_at FROM maintenance_windows
@@ -56,7 +54,7 @@ def refresh_forecasts(uow: UnitOfWork, user_ids: Sequence[str], today: date | No
     conn = uow.conn
     start = today or datetime.now(timezone.utc).date()
     network = latest_network(conn)
-    prices = dict(_OWNER_PRICES(conn, {"user_ids": list(user_ids)}).all())
+    prices = owner_prices(conn, user_ids)
     horizon_start = datetime.combine(start, time.min, tzinfo=timezone.utc)
     horizon_end = horizon_start + timedelta(days=DEFAULT_HORIZON_DAYS)
     windows: dict[str, list[Window]] = {}
@@ -68,9 +66,7 @@ def refresh_forecasts(uow: UnitOfWork, user_ids: Sequence[str], today: date | No
     forecasts = {
         user: forecast_fleet(
             fleet, network, start,
-            owner_electricity_price_usd_kwh=(
-                prices[user] if prices.get(user) is not None else DEFAULT_ELECTRICITY_PRICE_USD_KWH
-            ),
+            owner_electricity_price_usd_kwh=prices.get(user, DEFAULT_ELECTRICITY_PRICE_USD_KWH),
             downtime=downtime_hours(windows[user]) if user in windows else None,
         )
         for user, fleet in load_fleets(conn, user_ids, apart=in_maintenance).items()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection
 
@@ -58,6 +60,16 @@ def load_fleets(conn: Connection, user_ids: Sequence[str],
     return fleets
 
 
+_OWNER_PRICES = Prepared("owner_prices", "SELECT id, electricity_price_usd_kwh FROM users "
+                                          "WHERE id = ANY(CAST(:user_ids AS text[]))")
+
+
+def owner_prices(conn: Connection, user_ids: Sequence[str]) -> dict[str, float]:
+    """Each named user's own electricity price, the default where the user has none."""
+    prices = dict(_OWNER_PRICES(conn, {"user_ids": list(user_ids)}).all())
+    return {u: float(p) if p is not None else DEFAULT_ELECTRICITY_PRICE_USD_KWH for u, p in prices.items()}
+
+
 def load_fleet(conn: Connection, user_id: str) -> list[MinerFacts]:
     return load_fleets(conn, [user_id])[user_id]
 
@@ -96,7 +108,8 @@ _UPSERT_PORTFOLIOS = Prepared(
          daily_cost_usd = EXCLUDED.daily_cost_usd, daily_profit_usd = EXCLUDED.daily_profit_usd,
          break_even_usd_kwh = EXCLUDED.break_even_usd_kwh, snapshot_ts = EXCLUDED.snapshot_ts,
          updated_at = now(),
-         last_event_id = COALESCE(EXCLUDED.last_event_id, user_portfolio.last_event_id)""",
+         last_event_id = COALESCE(EXCLUDED.last_event_id, user_portfolio.last_event_id)
+       RETURNING user_id, updated_at, last_event_id""",
 )
 _DELETE_ANALYTICS = Prepared("delete_analytics",
                              "DELETE FROM user_analytics WHERE user_id = ANY(CAST(:user_ids AS text[]))")
@@ -113,18 +126,45 @@ _INSERT_ANALYTICS = Prepared(
 )
 
 
+@dataclass(frozen=True)
+class Written:
+    """A recalculated portfolio as its transaction wrote it: what GET /api/portfolio reads back once it commits
+    (app.service_layer.read_models.portfolio_entry builds that document from it)."""
+
+    portfolio: Portfolio
+    updated_at: datetime
+    last_event_id: str | None
+    owner_price_usd_kwh: float
+
+
 def recalc_portfolios(
     uow: UnitOfWork, user_ids: Sequence[str], last_event_ids: Mapping[str, str | None] | None = None
 ) -> dict[str, Portfolio]:
     """Recalculate the named users of the unit of work's current tenant; returns their portfolios."""
+    return _recalc(uow, user_ids, last_event_ids)[0]
+
+
+def recalc_portfolios_written(
+    uow: UnitOfWork, user_ids: Sequence[str], last_event_ids: Mapping[str, str | None] | None = None
+) -> dict[str, Written]:
+    """recalc_portfolios, returning each portfolio with the rest of what its page shows (row stamps, price)."""
+    portfolios, stamps = _recalc(uow, user_ids, last_event_ids)
+    prices = owner_prices(uow.conn, list(portfolios))
+    return {u: Written(p, *stamps[u], prices.get(u, DEFAULT_ELECTRICITY_PRICE_USD_KWH))
+            for u, p in portfolios.items()}
+
+
+def _recalc(
+    uow: UnitOfWork, user_ids: Sequence[str], last_event_ids: Mapping[str, str | None] | None
+) -> tuple[dict[str, Portfolio], dict[str, tuple[datetime, str | None]]]:
     if not user_ids:
-        return {}
+        return {}, {}
     conn = uow.conn
     network = latest_network(conn)
     portfolios = {user: build_portfolio(fleet, network) for user, fleet in load_fleets(conn, user_ids).items()}
     users = list(portfolios)
     last = last_event_ids or {}
-    _UPSERT_PORTFOLIOS(
+    stamped = _UPSERT_PORTFOLIOS(
         conn,
         {"tenant_id": uow.tenant_id, "snapshot_ts": network.ts}
         | columns(
@@ -143,6 +183,7 @@ def recalc_portfolios(
             last_event_ids=lambda r: last.get(r[0]),
         ),
     )
+    stamps = {user: (updated_at, last_event_id) for user, updated_at, last_event_id in stamped}
     _DELETE_ANALYTICS(conn, {"user_ids": users})
     rows = [(u, m) for u in users for m in portfolios[u].by_model]
     if rows:
@@ -163,7 +204,7 @@ def recalc_portfolios(
                 profits=lambda r: r[1].daily_profit_usd,
             ),
         )
-    return portfolios
+    return portfolios, stamps
 
 
 def recalc_user_portfolio(uow: UnitOfWork, user_id: str, last_event_id: str | None = None) -> Portfolio:

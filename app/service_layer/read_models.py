@@ -15,6 +15,9 @@ Where the numbers come from:
   domain's `forecast_fleet` runs here, again without writing.
 
 Both go through the stale-while-revalidate cache (user_portfolio:{uid} TTL 600 s, forecast:{uid} TTL 1800 s).
+The portfolio consumer writes user_portfolio:{uid} through when it recalculates a user (`portfolio_entry`, from
+what its transaction wrote): the entry a load here would build from those rows, so the page it notifies reads a
+hit.
 Loaders open their own read-only REPEATABLE READ transaction (the cache may call them from a background
 thread), so the portfolio row and its per-model rows come from one snapshot even while the consumer rewrites them.
 
@@ -47,8 +50,8 @@ from app.domain.forecast import (
 )
 from app.domain.miner_status import ALL_STATUSES, is_hashing
 from app.domain.mining import DEFAULT_ELECTRICITY_PRICE_USD_KWH, NetworkState, round_btc, round_usd
-from app.domain.portfolio import MinerFacts, build_portfolio, every
-from app.service_layer.portfolio import NoNetworkSnapshot, latest_network, load_fleet
+from app.domain.portfolio import MinerFacts, Portfolio, build_portfolio, every
+from app.service_layer.portfolio import NoNetworkSnapshot, Written, latest_network, load_fleet
 
 # Module attributes, read at call time, so tests can shorten them with monkeypatch.
 PORTFOLIO_TTL_SECONDS: float = TTL_PORTFOLIO
@@ -195,6 +198,21 @@ def _portfolio_from_rows(conn: Connection, tenant_id: str, user_id: str, price: 
     )
 
 
+def _document_of(tenant_id: str, user_id: str, p: Portfolio, price: float, as_of: datetime,
+                 last_event_id: str | None) -> dict[str, Any]:
+    by_model = [
+        _model_document(m.model_id, m.model_name, m.miners, m.active_miners, m.hashrate_ths, m.power_w,
+                        m.daily_btc, m.daily_revenue_usd, m.daily_cost_usd, m.daily_profit_usd)
+        for m in p.by_model
+    ]
+    return _portfolio_document(
+        tenant_id, user_id, as_of=as_of, total=p.miners_total, by_status=p.miners_by_status,
+        hashrate=p.active_hashrate_ths, power=p.active_power_w, btc=p.daily_btc, revenue=p.daily_revenue_usd,
+        cost=p.daily_cost_usd, profit=p.daily_profit_usd, break_even=p.break_even_usd_kwh, price=price,
+        network=p.network, by_model=by_model, last_event_id=last_event_id,
+    )
+
+
 def _portfolio_computed(conn: Connection, tenant_id: str, user_id: str, price: float,
                         now: datetime) -> dict[str, Any]:
     fleet = load_fleet(conn, user_id)
@@ -202,18 +220,18 @@ def _portfolio_computed(conn: Connection, tenant_id: str, user_id: str, price: f
         network = latest_network(conn)
     except NoNetworkSnapshot:
         return _portfolio_without_network(tenant_id, user_id, price, fleet, now)
-    p = build_portfolio(fleet, network)
-    by_model = [
-        _model_document(m.model_id, m.model_name, m.miners, m.active_miners, m.hashrate_ths, m.power_w,
-                        m.daily_btc, m.daily_revenue_usd, m.daily_cost_usd, m.daily_profit_usd)
-        for m in p.by_model
-    ]
-    return _portfolio_document(
-        tenant_id, user_id, as_of=now, total=p.miners_total, by_status=p.miners_by_status,
-        hashrate=p.active_hashrate_ths, power=p.active_power_w, btc=p.daily_btc, revenue=p.daily_revenue_usd,
-        cost=p.daily_cost_usd, profit=p.daily_profit_usd, break_even=p.break_even_usd_kwh, price=price,
-        network=network, by_model=by_model, last_event_id=None,
-    )
+    return _document_of(tenant_id, user_id, build_portfolio(fleet, network), price, now, None)
+
+
+def portfolio_entry(tenant_id: str, user_id: str, written: Written) -> dict[str, Any]:
+    """The cache entry of user_portfolio:{uid} that load_portfolio builds from the rows `written` describes, once
+    they are committed: the same figures (the rows hold the floats the portfolio has), the network snapshot
+    they were computed with, the models in model_id order (a byte order, as the database's C collation sorts
+    the breakdown rows), the row's own stamps. tests/integration/pipeline/test_page_notifications.py holds the
+    two equal."""
+    return {"source": SOURCE_DERIVED, "tenant_id": tenant_id,
+            "portfolio": _document_of(tenant_id, user_id, written.portfolio, written.owner_price_usd_kwh,
+                                      written.updated_at, written.last_event_id)}
 
 
 def _portfolio_without_network(tenant_id: str, user_id: str, price: float, fleet: list[MinerFacts],

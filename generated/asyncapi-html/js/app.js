@@ -1327,7 +1327,7 @@
       "action": "receive",
       "channel": "$ref:$.channels.minerEvents",
       "title": "Portfolio consumer",
-      "summary": "workers/portfolio_consumer.py: validate the envelope and payload, dedupe in consumer_inbox, take the Redis\nlock lock:recalc:{user_id}, recalc_user_portfolio(user_id), invalidate user_portfolio:{uid}.\n",
+      "summary": "workers/portfolio_consumer.py: validate the envelope and payload, dedupe in consumer_inbox, take the Redis\nlock lock:recalc:{user_id}, recalc_user_portfolio(user_id), write user_portfolio:{uid} through.\n",
       "bindings": {
         "kafka": {
           "groupId": {
