@@ -278,9 +278,10 @@ class ConsumerLoop:
         self._commit_done(asynchronous=True)
 
     def _commit_done(self, *, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
-        owned = {(tp.topic, tp.partition) for tp in self._assignment()}
+        # The callbacks' record, not consumer.assignment(): that call is a trip into the client's locks on every
+        # batch, and the two agree (a revoked partition leaves `owned` only after its final commit here).
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._done.items()
-                   if (t, p) in owned and (only is None or (t, p) in only)]
+                   if (t, p) in self.owned and (only is None or (t, p) in only)]
         if not offsets:
             return
         try:
@@ -302,12 +303,6 @@ class ConsumerLoop:
         for tp in partitions:
             if tp.error is None and self._done.get((tp.topic, tp.partition)) == tp.offset:
                 del self._done[(tp.topic, tp.partition)]
-
-    def _assignment(self) -> list[TopicPartition]:
-        try:
-            return self.consumer.assignment()
-        except (KafkaException, RuntimeError):
-            return []
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.stats.rebalances += 1
