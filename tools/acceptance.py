@@ -6,7 +6,7 @@
 4. the connector: state, tasks, replication slot
 5. Kafka: the miner.added record on events.miner, its key, partition, offset and registered schema id
 6. the consumers: consumer_inbox marks of hashinsight.portfolio and hashinsight.intel, the outbox row processed
-7. GET /analytics/main refreshed after the invalidation (X-Cache: miss), then cached again
+7. GET /analytics/main after the change (X-Cache: fresh when the worker wrote it through), from the cache again
 8. GET /api/health within targets: no backlog, no lag, connector RUNNING
 Each step prints its evidence and PASS or FAIL; the exit code is the number of failures.
 """
@@ -149,7 +149,7 @@ def main() -> int:
     second = session.get(f"{BASE}/analytics/main", timeout=10)
     embedded = first.text.split('id="portfolio-json">', 1)[-1].split("</script>", 1)[0]
     shows = first.status_code == 200 and json.loads(embedded).get("miners_total") == before + 1
-    print(f"   first view: X-Cache {first.headers.get('X-Cache')} (refilled once after the worker's invalidation), "
+    print(f"   first view: X-Cache {first.headers.get('X-Cache')} (fresh: written through by the worker; miss: loaded once), "
           f"miners_total {json.loads(embedded).get('miners_total') if first.status_code == 200 else '?'}; "
           f"next view: X-Cache {second.headers.get('X-Cache')}")
     check(shows, "the page shows the new miner")
