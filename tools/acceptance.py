@@ -149,7 +149,8 @@ def main() -> int:
     second = session.get(f"{BASE}/analytics/main", timeout=10)
     embedded = first.text.split('id="portfolio-json">', 1)[-1].split("</script>", 1)[0]
     shows = first.status_code == 200 and json.loads(embedded).get("miners_total") == before + 1
-    print(f"   first view: X-Cache {first.headers.get('X-Cache')} (fresh: written through by the worker; miss: loaded once), "
+    print(f"   first view: X-Cache {first.headers.get('X-Cache')} "
+          "(fresh: written through by the worker; miss: loaded once), "
           f"miners_total {json.loads(embedded).get('miners_total') if first.status_code == 200 else '?'}; "
           f"next view: X-Cache {second.headers.get('X-Cache')}")
     check(shows, "the page shows the new miner")
