@@ -23,6 +23,7 @@ from app.adapters.cache import (
     TTL_FORECAST,
     TTL_PORTFOLIO,
     Cache,
+    Fresh,
     analytics_key,
     forecast_key,
     ops_schedule_key,
@@ -138,24 +139,61 @@ def test_invalidate(cache: Cache) -> None:
     assert (result.value, result.status, load.calls) == ("v2", MISS, 2)
 
 
-def test_a_load_that_began_before_an_invalidation_is_not_stored(cache: Cache) -> None:
-    # The reader loads the old portfolio, the consumer commits + invalidates, then the reader would store:
-    # the old value must not be pinned for the whole TTL.
+def _load_held_open(cache: Cache, key: str, value: str) -> Any:
+    """A reader whose load of `key` has begun and waits; calling the result lets it finish (and try to store)."""
     in_loader, release = threading.Event(), threading.Event()
 
     def old_snapshot() -> str:
         in_loader.set()
         release.wait(5)
-        return "before-the-event"
+        return value
 
-    reader = threading.Thread(target=lambda: cache.get_or_load("user_portfolio:u4", old_snapshot, ttl=600))
+    reader = threading.Thread(target=lambda: cache.get_or_load(key, old_snapshot, ttl=600))
     reader.start()
     assert in_loader.wait(5)
+
+    def finish() -> None:
+        release.set()
+        reader.join(5)
+
+    return finish
+
+
+def test_a_load_that_began_before_an_invalidation_is_not_stored(cache: Cache) -> None:
+    # The reader loads the old portfolio, the consumer commits + invalidates, then the reader would store:
+    # the old value must not be pinned for the whole TTL.
+    finish = _load_held_open(cache, "user_portfolio:u4", "before-the-event")
     cache.invalidate("user_portfolio:u4")
-    release.set()
-    reader.join(5)
+    finish()
     result = cache.get_or_load_result("user_portfolio:u4", Loader("after-the-event"), ttl=600)
     assert (result.value, result.status) == ("after-the-event", MISS)
+
+
+def test_a_write_through_with_the_generation_it_read_is_a_fresh_hit_for_the_next_reader(cache: Cache) -> None:
+    gens = cache.generations(["user_portfolio:u5", "user_analytics:u5"])
+    assert gens == {"user_portfolio:u5": "", "user_analytics:u5": ""}
+    cache.get_or_load("user_analytics:u5", Loader("old"), ttl=600)
+    assert cache.invalidate("user_portfolio:u5", "user_analytics:u5", strict=True,
+                            fresh={"user_portfolio:u5": Fresh({"n": 2}, 600, gens["user_portfolio:u5"])})
+    never = Loader("loaded")
+    hit = cache.get_or_load_result("user_portfolio:u5", never, ttl=600)
+    assert (hit.value, hit.status, never.calls) == ({"n": 2}, FRESH, 0)
+    dropped = cache.get_or_load_result("user_analytics:u5", never, ttl=600)  # not in `fresh`: invalidated
+    assert (dropped.value, dropped.status) == ("loaded", MISS)
+    # The write bumped the generation like an invalidation: a later writer must read it anew.
+    assert cache.generations(["user_portfolio:u5"]) != gens
+
+
+def test_a_write_through_behind_another_writer_drops_the_key_and_a_load_begun_before_it_cannot_store(
+    cache: Cache,
+) -> None:
+    gen = cache.generations(["user_portfolio:u6"])["user_portfolio:u6"]
+    finish = _load_held_open(cache, "user_portfolio:u6", "before-both")
+    cache.invalidate("user_portfolio:u6", strict=True)  # another writer, after our read of the generation
+    cache.invalidate("user_portfolio:u6", strict=True, fresh={"user_portfolio:u6": Fresh("ours", 600, gen)})
+    finish()
+    result = cache.get_or_load_result("user_portfolio:u6", Loader("from-the-rows"), ttl=600)
+    assert (result.value, result.status) == ("from-the-rows", MISS)
 
 
 def test_hit_rate_counters(client: redis.Redis, prefix: str, clock: Any) -> None:
