@@ -38,6 +38,7 @@ connection or unit of work, not borrow the request's.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -57,7 +58,7 @@ from uuid import UUID
 
 import redis
 
-from app.adapters.redis_client import REDIS_DOWN_ERRORS, CircuitBreaker, get_redis
+from app.adapters.redis_client import REDIS_DOWN_ERRORS, CircuitBreaker, async_redis_like, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,24 @@ class Cache:
         self._count("misses")
         return self._load_single_flight(full, loader, ttl, gen)
 
+    async def fresh_or_none(self, key: str) -> CacheResult | None:
+        """A fresh entry read on the event loop, in one GET; None when it is stale or missing, or Redis does not
+        answer. The caller then takes get_or_load_result, which serves stale, refreshes and loads (threads)."""
+        if not self._breaker.allow():
+            return None
+        full = self._prefix + key
+        try:
+            raw = await async_redis_like(self._r).get(full)
+        except (*REDIS_DOWN_ERRORS, OSError):
+            return None  # get_or_load_result meets the outage next, and records it
+        entry = self._decode_entry(full, raw)
+        if entry is None or self._clock() >= entry["fresh_until"]:
+            return None
+        if self._tally("hits"):
+            # The shared counters are a blocking round trip: off the event loop.
+            asyncio.get_running_loop().run_in_executor(None, self._send_counts)
+        return CacheResult(entry["v"], FRESH, entry["stored_at"])
+
     def generations(self, keys: list[str]) -> dict[str, str] | None:
         """gen:{key} of each key now ('' when never invalidated), for a later invalidate(fresh=...); None when
         Redis is unreachable (the writer then only invalidates)."""
@@ -382,11 +401,14 @@ class Cache:
         return CacheResult(json.loads(encode(loader())), BYPASS, None)
 
     def _count(self, name: str) -> None:
+        if self._tally(name):
+            self._send_counts()
+
+    def _tally(self, name: str) -> bool:
+        """Count one lookup in this process; True when the counts are due to be added to the shared ones."""
         with self._mutex:
             self._unsent[name] = self._unsent.get(name, 0) + 1
-            due = self._clock() - self._sent_at >= COUNTS_EVERY_SECONDS
-        if due:
-            self._send_counts()
+            return self._clock() - self._sent_at >= COUNTS_EVERY_SECONDS
 
     def _send_counts(self) -> None:
         with self._mutex:

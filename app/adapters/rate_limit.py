@@ -45,7 +45,7 @@ from typing import Any
 
 import redis
 
-from app.adapters.redis_client import REDIS_DOWN_ERRORS, CircuitBreaker, get_redis, make_async_redis_like
+from app.adapters.redis_client import REDIS_DOWN_ERRORS, CircuitBreaker, async_redis_like, get_redis
 from app.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class RateLimiter:
         loop = asyncio.get_running_loop()
         script = self._async_scripts.get(loop)
         if script is None:
-            script = self._async_scripts[loop] = make_async_redis_like(self._r).register_script(_GCRA)
+            script = self._async_scripts[loop] = async_redis_like(self._r).register_script(_GCRA)
         return script
 
     def _script_call(self, tenant_id: str, user_id: str, plan: RatePlan, cost: int,

@@ -12,8 +12,10 @@ Responses are decoded to str (decode_responses=True): every value we store is JS
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,6 +70,20 @@ def make_async_redis_like(client: redis.Redis) -> aioredis.Redis:
         decode_responses=kw.get("decode_responses", True),
         client_name=kw.get("client_name", "hashinsight"),
     )
+
+
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[int, tuple[redis.Redis, aioredis.Redis]]] = weakref.WeakKeyDictionary()
+
+
+def async_redis_like(client: redis.Redis) -> aioredis.Redis:
+    """The asyncio twin of `client` for the running event loop, shared by every caller on that loop (the limiter
+    and the cache's fresh reads use one connection pool, not one each)."""
+    per_loop = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    known = per_loop.get(id(client))
+    if known is None or known[0] is not client:  # holding the client keeps its id from being reused
+        known = per_loop[id(client)] = (client, make_async_redis_like(client))
+    return known[1]
 
 
 def get_redis(url: str | None = None) -> redis.Redis:

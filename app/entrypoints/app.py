@@ -20,18 +20,19 @@ factory is cheap and a worker process that forks after create_app() shares no so
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import connexion
 from connexion.exceptions import OAuthProblem
-from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 
 from app.adapters.rate_limit import RateLimitDecision, RateLimiter, get_rate_limiter
-from app.entrypoints import observability
+from app.entrypoints import access_log, observability
+from app.entrypoints.access_log import AccessLog
+from app.entrypoints.fresh_reads import FreshReadMiddleware
 from app.entrypoints.http import problems
+from app.entrypoints.http.responses import JSONIFIER
 from app.entrypoints.http.validation import VALIDATOR_MAP
 from app.entrypoints.middleware import MAX_BODY_BYTES, AdmissionMiddleware, RequestContextMiddleware
 from app.entrypoints.observability import HttpMetricsMiddleware
@@ -82,7 +83,8 @@ def create_app(
     if validate_responses is None:
         validate_responses = _flag(VALIDATE_RESPONSES_ENV)
     app = connexion.FlaskApp(__name__)
-    app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       access_log=AccessLog() if access_log.enabled() else None)
     app.add_middleware(
         RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes
     )
@@ -94,6 +96,8 @@ def create_app(
     )
     # After admission (the stream is provisioned and rate limited like any request), before Flask's threads.
     app.add_middleware(PageStreamMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
+    # Last before the handler, so every contract check applies to what it answers from a fresh cache entry.
+    app.add_middleware(FreshReadMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT)
     problems.install(app)
     # A browser without credentials on GET /analytics/main is redirected to the login form (303); every other
     # 401 stays a problem (browser_login_redirect delegates to problems.handle_problem).
@@ -103,8 +107,7 @@ def create_app(
         strict_validation=True,
         validate_responses=validate_responses,
         validator_map=VALIDATOR_MAP,
-        # Compact JSON (Connexion's Flask default is indent=2), and never NaN/Infinity, which are not JSON.
-        jsonifier=Jsonifier(json, separators=(",", ":"), allow_nan=False),
+        jsonifier=JSONIFIER,
     )
     event_docs.install(app.app)  # /api/events/: the AsyncAPI HTML docs, beside Swagger UI at /api/ui/
     observability.instrument(app)

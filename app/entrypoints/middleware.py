@@ -10,7 +10,13 @@ Order (outermost first; Connexion's own in brackets):
     [SwaggerUI, Routing, Security]  token and scopes checked -> 401/403
     AdmissionMiddleware          authenticated requests only: JIT-provision the user, look up the plan,
                                  rate limit -> 429; RateLimit-* headers on the response
-    [RequestValidation, ResponseValidation, Lifespan, Context] -> Flask handler
+    PageStreamMiddleware         GET /analytics/stream, answered here (app/entrypoints/web/stream.py)
+    [RequestValidation, ResponseValidation, Lifespan]
+    FreshReadMiddleware          a read whose fresh cache entry answers it, without a thread
+                                 (app/entrypoints/fresh_reads.py)
+    [Context] -> Flask handler
+
+HttpMetricsMiddleware (app/entrypoints/observability.py) is outside them all: metrics and the access line.
 
 Why admission sits after security and before validation: the limiter needs the verified principal, and
 counting a request before its body is parsed means malformed or oversized requests are limited too, while
@@ -39,6 +45,7 @@ from app.entrypoints.http.problems import (
     TooManyRequests,
     title_of,
 )
+from app.entrypoints.http.request_meta import REQUEST_ID_EXTENSION
 from app.service_layer.users import TenantMismatch, UserDirectory
 
 log = logging.getLogger(__name__)
@@ -63,6 +70,7 @@ class RequestContextMiddleware:
             return
         meta = context.meta_from_scope(scope)
         token = context.set_request_meta(meta)
+        scope.setdefault("extensions", {})[REQUEST_ID_EXTENSION] = meta.request_id
         request_id = meta.request_id.encode("latin-1")
 
         async def send_with_id(message: Message) -> None:

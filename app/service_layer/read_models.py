@@ -38,7 +38,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from app.adapters.cache import TTL_FORECAST, TTL_PORTFOLIO, Cache, forecast_key, get_cache, portfolio_key
+from app.adapters.cache import (
+    TTL_FORECAST,
+    TTL_PORTFOLIO,
+    Cache,
+    CacheResult,
+    forecast_key,
+    get_cache,
+    portfolio_key,
+)
 from app.adapters.db import api_engine
 from app.adapters.prepared import Prepared
 from app.domain.forecast import (
@@ -308,6 +316,19 @@ def portfolio_view(tenant_id: str, user_id: str, *, cache: Cache | None = None,
 
     result = cache.get_or_load_result(portfolio_key(user_id), loader, PORTFOLIO_TTL_SECONDS)
     _check_tenant(result.value, tenant_id, user_id)
+    return _portfolio_of(result)
+
+
+async def fresh_portfolio_view(tenant_id: str, user_id: str, *, cache: Cache | None = None) -> View | None:
+    """portfolio_view's answer when user_portfolio:{uid} holds a fresh entry of the caller's tenant, read without
+    a thread; None otherwise (stale, missing, another tenant's, Redis silent): then portfolio_view decides."""
+    result = await (cache or get_cache()).fresh_or_none(portfolio_key(user_id))
+    if result is None or not isinstance(result.value, dict) or result.value.get("tenant_id") != tenant_id:
+        return None
+    return _portfolio_of(result)
+
+
+def _portfolio_of(result: CacheResult) -> View:
     return View(result.value["portfolio"], result.value["source"], result.status, result.stored_at)
 
 

@@ -7,11 +7,17 @@ are defined"). Handlers therefore return `json_body(...)` / `outcome(...)`, whic
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from connexion.jsonifier import Jsonifier
 
 from app.service_layer.idempotency import Outcome
 
 JSON = "application/json"
+# Compact JSON (Connexion's Flask default is indent=2), and never NaN/Infinity, which are not JSON. The app's
+# handlers and its event-loop answers (app/entrypoints/fresh_reads.py) encode with this one.
+JSONIFIER = Jsonifier(json, separators=(",", ":"), allow_nan=False)
 HandlerResult = tuple[Any, int, dict[str, str]]
 
 
