@@ -10,6 +10,9 @@ import pytest
 # Tests are a development context (make test sets it too): the app they build in-process and the servers and
 # workers they start accept the development JWT secret. The tests of the refusal set production themselves.
 os.environ.setdefault("HASHINSIGHT_ENV", "development")
+# The apps built in-process would write their access lines to the terminal as pytest exits; the access log has
+# tests of its own (tests/unit/entrypoints/test_access_log.py, and on the running web).
+os.environ.setdefault("HASHINSIGHT_ACCESS_LOG", "0")
 
 from app.config import get_settings  # noqa: E402 - after the environment default above
 

@@ -1,6 +1,7 @@
 """Request metrics and traces of the web app, wired by create_app().
 
-- HttpMetricsMiddleware (outermost ASGI layer): one count per answered request and a latency histogram, per
+- HttpMetricsMiddleware (outermost ASGI layer): the access log's line (access_log.py), and one count per answered
+  request and a latency histogram, per
   contract operation (the operationId Connexion's routing resolved), so every error status is counted too.
   Paths outside the contract get a fixed name (swagger_ui, openapi_spec, event_docs, or unmatched): a label
   never carries a raw path.
@@ -19,6 +20,9 @@ from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.adapters import metrics, tracing
+from app.entrypoints.access_log import AccessLog
+from app.entrypoints.access_log import line as access_line
+from app.entrypoints.http.request_meta import REQUEST_ID_EXTENSION
 
 # Long-lived by design: counted, but kept out of the latency histogram.
 STREAMING_OPERATIONS = frozenset({"analytics_stream"})
@@ -38,8 +42,11 @@ def operation_of(scope: Scope) -> str:
 
 
 class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Metrics, and the access log's line (app/entrypoints/access_log.py), of every answered request."""
+
+    def __init__(self, app: ASGIApp, access_log: AccessLog | None = None) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,11 +67,15 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            seconds = time.perf_counter() - started
             operation = operation_of(scope)
             method = scope.get("method", "GET")
             metrics.HTTP_REQUESTS.labels(operation, method if method in _METHODS else "other", str(status)).inc()
             if operation not in STREAMING_OPERATIONS:
-                metrics.HTTP_LATENCY.labels(operation).observe(time.perf_counter() - started)
+                metrics.HTTP_LATENCY.labels(operation).observe(seconds)
+            if self.access_log is not None:
+                request_id = scope["extensions"].get(REQUEST_ID_EXTENSION, "")
+                self.access_log.add(access_line(scope, status, seconds, operation, request_id, time.time()))
 
 
 def instrument(app: connexion.FlaskApp) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import uvicorn
 
+from app.entrypoints import access_log
 from app.safe_defaults import require_safe_settings
 
 DEFAULT_WORKERS = 2
@@ -39,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"worker processes (default {DEFAULT_WORKERS}, or $WEB_WORKERS)",
     )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
-    parser.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="do not log every request (app/entrypoints/access_log.py)")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     require_safe_settings("web")  # before any worker process is spawned
     # Read by app.entrypoints.asgi in each worker process uvicorn spawns (they inherit the environment).
     os.environ["HASHINSIGHT_WEB_WORKER"] = "1"
+    if args.no_access_log:
+        os.environ[access_log.ENV] = "0"
     metrics_dir, owned = prepare_metrics_dir()
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr,
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level.lower(),
-        access_log=not args.no_access_log,
+        access_log=False,  # the app writes its own (app/entrypoints/access_log.py)
         # Behind a local proxy, take the client address from X-Forwarded-For (only 127.0.0.1 is trusted).
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# The request id is also left in the ASGI scope's extensions under this name, for the outer layer that writes the
+# access line after the ContextVar is reset.
+REQUEST_ID_EXTENSION = "hashinsight_request_id"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # traceparent: version-traceid-parentid-flags, lower-case hex; an all-zero trace id is invalid (W3C).
 _TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")

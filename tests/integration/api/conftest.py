@@ -160,5 +160,7 @@ def admin_db(api_db: TestDatabase) -> Iterator[AdminDb]:
 @pytest.fixture(scope="module")
 def server(api_db: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log_dir: Path = tmp_path_factory.mktemp("serve")
-    with support.uvicorn_server(log_dir, workers=2, env=support.env_for(api_db)) as srv:
+    # With its access log, as infra/stack.sh runs it (tests/conftest.py turns it off for in-process apps).
+    env = {**support.env_for(api_db), "HASHINSIGHT_ACCESS_LOG": "1"}
+    with support.uvicorn_server(log_dir, workers=2, env=env) as srv:
         yield srv

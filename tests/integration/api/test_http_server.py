@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 
@@ -69,3 +71,26 @@ def test_metrics_count_requests_of_every_worker_process_and_report_the_bus(serve
         assert name in body, name
     assert re.search(r'hashinsight_connector_task_state\{connector="hashinsight-outbox",state="(\w+)",task="0"\} '
                      r'1\.0', body)
+
+
+def test_every_answer_has_an_access_line_with_its_request_id(server, user):
+    with httpx.Client(base_url=server.base_url, timeout=10) as c:
+        ok = c.get("/api/portfolio", headers={**user.headers("portfolio:read"), "X-Request-ID": "access-ok"})
+        refused = c.get("/api/portfolio?x=%0D%0Aforged", headers={"X-Request-ID": "access-401"})
+    assert ok.status_code == 200 and refused.status_code == 401
+    wanted = {
+        "access-ok": '"GET /api/portfolio HTTP/1.1" 200 ',
+        "access-401": '"GET /api/portfolio?x=%0D%0Aforged HTTP/1.1" 401 ',  # still encoded: no forged line
+    }
+    deadline = time.monotonic() + 5  # lines leave in batches, at most 0.2 s after the first
+    while True:
+        lines = {line.rsplit(" ", 1)[-1]: line for line in server.log().splitlines() if line.endswith(tuple(wanted))}
+        if set(lines) == set(wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert set(lines) == set(wanted), server.log()[-3000:]
+    for request_id, request in wanted.items():
+        line = lines[request_id]
+        assert line.startswith(time.strftime("%Y-")) and " 127.0.0.1 " in line and request in line, line
+        assert line.split()[-2] == "get_portfolio" and line.split()[-3].endswith("ms"), line
+    assert not any(ln.startswith("forged") for ln in server.log().splitlines())
