@@ -9,9 +9,10 @@ Where spans go (the exporter is chosen once, from the environment):
 - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` set: OTLP over HTTP/protobuf to that collector
   (Jaeger, Tempo, the OpenTelemetry Collector), batched;
 - `OTEL_TRACES_EXPORTER=none`: nothing is exported (trace context still propagates to the outbox and Kafka);
-- otherwise a readable local exporter: one log line per span on the `hashinsight.trace` logger, i.e. in the
+- otherwise a readable local exporter: one line per span on the `hashinsight.trace` logger, i.e. in the
   service's own log (`.stack/logs/<service>.log`), e.g.
-  `span web POST /api/miners trace=4bf9... span=00f0... parent=- 12.3 ms ok`.
+  `span web POST /api/miners trace=4bf9... span=00f0... parent=- 12.3 ms ok`; a batch (at most a second's spans)
+  is one log record, its first line after the record's time and level.
 
 Sampling follows the SDK's environment variables (`OTEL_TRACES_SAMPLER`, default parent-based always-on). The
 service name is `OTEL_SERVICE_NAME` when set, else the one given to configure() (supervisord passes
@@ -44,8 +45,10 @@ class LogSpanExporter(SpanExporter):
     """One line per finished span, for reading in a service log without any collector."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            log.info("%s", describe(span))
+        if spans:
+            # One record per batch, a line per span: web finishes a span per request, and a record each would be a
+            # write to the log each.
+            log.info("%s", "\n".join(describe(span) for span in spans))
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

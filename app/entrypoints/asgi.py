@@ -6,6 +6,7 @@ import os
 
 from app.adapters.process import exit_with_parent
 from app.entrypoints.app import create_app
+from app.entrypoints.serve import configure_logging
 from app.safe_defaults import require_safe_settings
 
 require_safe_settings("web")  # also when a server imports this module directly (uvicorn app.entrypoints.asgi:app)
@@ -14,5 +15,6 @@ require_safe_settings("web")  # also when a server imports this module directly 
 # and started again by the process supervisor finds its port free.
 if os.environ.get("HASHINSIGHT_WEB_WORKER") == "1":
     exit_with_parent()
+    configure_logging(os.environ.get("LOG_LEVEL", "info"))
 
 app = create_app()

@@ -31,6 +31,13 @@ from app.safe_defaults import require_safe_settings
 DEFAULT_WORKERS = 2
 
 
+def configure_logging(level: str) -> None:
+    """The server's log format, in the master and (app/entrypoints/asgi.py) in each worker process: the workers
+    are spawned, not forked, so they would otherwise log only warnings, bare."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the HashInsight API (uvicorn, several workers).")
     parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"))
@@ -70,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_access_log:
         os.environ[access_log.ENV] = "0"
     metrics_dir, owned = prepare_metrics_dir()
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     uvicorn.run(
         "app.entrypoints.asgi:app",
         host=args.host,
