@@ -15,6 +15,7 @@ import json
 import re
 import statistics
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,13 +103,22 @@ def _agrees_with_the_api(page: Page, doc: dict) -> None:
     assert embedded == doc
 
 
+def _wait_until(page: Page, expression: str, seconds: float) -> None:
+    """Poll an expression from here. page.wait_for_function compiles its predicate inside the page, which the
+    page's Content-Security-Policy (no 'unsafe-eval') may refuse; evaluate() is not subject to it."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {seconds} s: {expression}"
+        page.wait_for_timeout(100)
+
+
 def test_a_miner_added_through_the_page_shows_up_on_it_without_a_reload(fleet, consumer, web, page):
     page.goto(web.base_url + "/analytics/main")
     assert page.url.endswith("/analytics/login")  # no session yet: the page sends the browser to sign in
     page.fill("#token", encode_token(fleet.user_id, fleet.tenant_id, SCOPES))
     page.click("button[type=submit]")
     page.wait_for_url("**/analytics/main")
-    page.wait_for_function("window.hashinsightLive && window.hashinsightLive.connected", timeout=15000)
+    _wait_until(page, "!!(window.hashinsightLive && window.hashinsightLive.connected)", seconds=15)
     assert _text(page, "miners-total") == "0"
     page.evaluate("window.__loads = performance.getEntriesByType('navigation').length")
 
