@@ -51,6 +51,9 @@ def postgres_group(cmdline: str) -> str:
     return "postgres:background"
 
 
+SUPERVISOR = "supervisord"
+
+
 def roots() -> dict[int, str]:
     """The supervised services' process ids -> group name (worker instances numbered)."""
     out: dict[int, str] = {}
@@ -60,6 +63,11 @@ def roots() -> dict[int, str]:
         pids = [int(p) for p in proc.stdout.split() if p.isdigit()]
         for i, pid in enumerate(pids, 1):
             out[pid] = f"{svc}-{i}" if svc.startswith("worker-") else svc
+    try:  # the supervisor itself (its children are the services above): it reads every service's log pipe
+        home = Path(os.environ.get("STACK_HOME") or ROOT / ".stack")
+        out[int((home / "run" / "supervisord.pid").read_text().strip())] = SUPERVISOR
+    except (OSError, ValueError):
+        pass
     return out
 
 
@@ -114,7 +122,8 @@ class CpuSampler:
                 pid = todo.pop()
                 if pid not in stats:
                     continue
-                todo += children.get(pid, [])
+                if group != SUPERVISOR:
+                    todo += children.get(pid, [])
                 _ppid, cpu, start = stats[pid]
                 name = postgres_group(_cmdline(pid)) if group == "postgres" else group
                 if pid not in self._first:
