@@ -5,7 +5,7 @@ every tenant (workers/fanout.py)."""
 
 from __future__ import annotations
 
-from app.adapters.cache import forecast_key
+from app.adapters.cache import analytics_key, forecast_key
 from app.adapters.page_events import invalidate_and_notify
 from app.safe_defaults import require_safe_settings
 from app.service_layer.forecast import refresh_forecasts
@@ -45,7 +45,8 @@ class IntelHandler:
             keys = [forecast_key(user)]
             for e in events.get(user, ()):
                 if e.kind == "ops.maintenance_scheduled":
-                    keys += schedule_keys(user, e.payload.days or [e.payload.day])
+                    # The day's schedule, and the page context that lists upcoming windows.
+                    keys += [*schedule_keys(user, e.payload.days or [e.payload.day]), analytics_key(user)]
             return keys
 
         market = [e for evs in events.values() for e in evs if e.kind.startswith("market.")]

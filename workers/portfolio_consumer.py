@@ -56,9 +56,17 @@ class PortfolioHandler:
         return Applied(self.fanout.run(uow) if market else {}, fresh)
 
     def after_commit(self, tenant_id: str, events: UserEvents, applied: Applied | None) -> None:
-        changed = {u: evs for u, evs in events.items() if any(e.kind.startswith(("miner.", "market.")) for e in evs)}
+        recalculated = {u for u, evs in events.items() if any(e.kind.startswith(("miner.", "market.")) for e in evs)}
+        # A plan change changes the page (its plan panel), not the portfolio.
+        plan_only = {u for u, evs in events.items()
+                     if u not in recalculated and any(e.kind.startswith("crm.") for e in evs)}
+        changed = {u: evs for u, evs in events.items() if u in recalculated or u in plan_only}
         market = [e for evs in events.values() for e in evs if e.kind.startswith("market.")]
-        invalidate_and_notify(tenant_id, self.name, changed, lambda user: [portfolio_key(user), analytics_key(user)],
+
+        def keys_of(user: str) -> list[str]:  # also for the users of a market fan-out
+            return [analytics_key(user)] if user in plan_only else [portfolio_key(user), analytics_key(user)]
+
+        invalidate_and_notify(tenant_id, self.name, changed, keys_of,
                               committed_at(), applied.fanned_out if applied else None, market,
                               fresh=applied.fresh if applied else None)
         plan_changes = [(tenant_id, u) for u, evs in events.items() if any(e.kind.startswith("crm.") for e in evs)]

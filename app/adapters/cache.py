@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
@@ -129,11 +129,27 @@ def encode(value: Any) -> str:
     return json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"))
 
 
+_TIMES = ',"stored_at":'
+
+
+def _fresh_until(raw: str) -> float:
+    """An entry's fresh_until, read from its last fields alone (0 when the text is not an entry). They follow the
+    value, so the last occurrence of the marker is theirs whatever text the value holds."""
+    at = raw.rfind(_TIMES)
+    try:
+        return float(json.loads("{" + raw[at + 1:])["fresh_until"]) if at > 0 else 0.0
+    except (ValueError, TypeError, KeyError):
+        return 0.0
+
+
 @dataclass(frozen=True)
 class CacheResult:
     value: Any
     status: str  # fresh | stale | miss | bypass (Redis unavailable)
     stored_at: float | None  # epoch seconds the value was computed; None when Redis was bypassed
+    # The entry's text as Redis holds it, on a hit (None on a miss or a bypass): equal texts are the same value,
+    # which is how a reader can recognise an entry it has seen without decoding it (app/entrypoints/web/page.py).
+    raw: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def stale(self) -> bool:
@@ -256,30 +272,40 @@ class Cache:
         if entry is not None:
             if self._clock() < entry["fresh_until"]:
                 self._count("hits")
-                return CacheResult(entry["v"], FRESH, entry["stored_at"])
+                return CacheResult(entry["v"], FRESH, entry["stored_at"], raw)
             self._count("stale_hits")
             self._refresh_in_background(full, loader, ttl, gen)
-            return CacheResult(entry["v"], STALE, entry["stored_at"])
+            return CacheResult(entry["v"], STALE, entry["stored_at"], raw)
         self._count("misses")
         return self._load_single_flight(full, loader, ttl, gen)
 
-    async def fresh_or_none(self, key: str) -> CacheResult | None:
-        """A fresh entry read on the event loop, in one GET; None when it is stale or missing, or Redis does not
-        answer. The caller then takes get_or_load_result, which serves stale, refreshes and loads (threads)."""
-        if not self._breaker.allow():
-            return None
-        full = self._prefix + key
+    async def fresh(self, *keys: str) -> dict[str, CacheResult]:
+        """The keys' fresh entries, read on the event loop in one MGET; a stale or missing entry is left out, and
+        all are when Redis does not answer. The caller then takes get_or_load_result, which serves stale,
+        refreshes and loads (on threads), and meets the outage itself."""
+        found: dict[str, CacheResult] = {}
+        for key, raw in (await self.fresh_texts(*keys)).items():
+            entry = self._decode_entry(self._prefix + key, raw)
+            if entry is not None:
+                found[key] = CacheResult(entry["v"], FRESH, entry["stored_at"], raw)
+        return found
+
+    async def fresh_texts(self, *keys: str) -> dict[str, str]:
+        """As fresh(), the entries' texts, undecoded: only their last fields are read, to see that they are fresh."""
+        if not keys or not self._breaker.allow():
+            return {}
         try:
-            raw = await async_redis_like(self._r).get(full)
+            raws = await async_redis_like(self._r).mget([self._prefix + key for key in keys])
         except (*REDIS_DOWN_ERRORS, OSError):
-            return None  # get_or_load_result meets the outage next, and records it
-        entry = self._decode_entry(full, raw)
-        if entry is None or self._clock() >= entry["fresh_until"]:
-            return None
-        if self._tally("hits"):
-            # The shared counters are a blocking round trip: off the event loop.
-            asyncio.get_running_loop().run_in_executor(None, self._send_counts)
-        return CacheResult(entry["v"], FRESH, entry["stored_at"])
+            return {}
+        now = self._clock()
+        found = {key: raw for key, raw in zip(keys, raws, strict=True)
+                 if raw is not None and now < _fresh_until(raw)}
+        for _ in found:
+            if self._tally("hits"):
+                # The shared counters are a blocking round trip: off the event loop.
+                asyncio.get_running_loop().run_in_executor(None, self._send_counts)
+        return found
 
     def generations(self, keys: list[str]) -> dict[str, str] | None:
         """gen:{key} of each key now ('' when never invalidated), for a later invalidate(fresh=...); None when
@@ -448,7 +474,8 @@ class Cache:
             self._down("unlock", full, exc)  # the lock expires by itself
 
     def _entry(self, value: Any, ttl: float) -> tuple[str, int]:
-        """The stored form of a value computed now, and how long Redis keeps it (ms)."""
+        """The stored form of a value computed now, and how long Redis keeps it (ms). The value comes first and
+        the times last (_fresh_until reads them from the end)."""
         now = self._clock()
         grace = ttl if self._stale_grace is None else self._stale_grace
         return (encode({"v": value, "stored_at": now, "fresh_until": now + ttl}),

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.adapters import plan_events
+from app.adapters.cache import analytics_key, get_cache
 from app.adapters.redis_client import REDIS_DOWN_ERRORS
 from app.adapters.tokens import Principal
 from app.service_layer.errors import Unprocessable
@@ -78,8 +79,10 @@ def change_plan(caller: Caller, body: dict[str, Any]) -> Outcome:
 
 
 def announce_plan_change(principal: Principal) -> None:
-    """This process forgets the plan now; the others hear it on Redis (the consumer repeats it)."""
+    """This process forgets the plan now; the others hear it on Redis (the consumer repeats it, and drops the page
+    context too)."""
     plan_changed_in_process(principal.tenant_id, principal.user_id)
+    get_cache().invalidate(analytics_key(principal.user_id))  # the page shows the plan (page_context)
     try:
         plan_events.publish([(principal.tenant_id, principal.user_id)])
     except REDIS_DOWN_ERRORS as exc:  # the consumer announces it again from the event

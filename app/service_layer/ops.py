@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from app.adapters.cache import TTL_OPS_SCHEDULE, Cache, get_cache, ops_schedule_key
+from app.adapters.cache import TTL_OPS_SCHEDULE, Cache, analytics_key, get_cache, ops_schedule_key
 from app.adapters.db import api_engine
 from app.adapters.tokens import Principal
 from app.domain.maintenance import days_touched
@@ -113,7 +113,10 @@ def schedule_maintenance(caller: Caller, body: dict[str, Any]) -> Outcome:
                                 "ends_at": window["ends_at"], "reason": reason}))
         return Outcome(201, window, {"Location": f"/api/ops/schedule?day={window['days'][0]}"})
 
-    return run_write(caller, "schedule_maintenance", {}, body, work)
+    outcome = run_write(caller, "schedule_maintenance", {}, body, work)
+    # The page lists upcoming windows (page_context): now, not only once the intel consumer has the event.
+    get_cache().invalidate(analytics_key(principal.user_id))
+    return outcome
 
 
 def _overlap(miner_id: str, window_id: str, starts_at: datetime, ends_at: datetime) -> Conflict:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -88,6 +88,7 @@ class View:
     source: str  # derived | computed
     cache_status: str  # fresh | stale | miss | bypass (Redis unavailable)
     stored_at: float | None  # epoch seconds the cached value was computed
+    raw: str | None = field(default=None, compare=False, repr=False)  # the cache entry's text, on a hit
 
 
 def utcnow() -> datetime:
@@ -319,17 +320,17 @@ def portfolio_view(tenant_id: str, user_id: str, *, cache: Cache | None = None,
     return _portfolio_of(result)
 
 
-async def fresh_portfolio_view(tenant_id: str, user_id: str, *, cache: Cache | None = None) -> View | None:
-    """portfolio_view's answer when user_portfolio:{uid} holds a fresh entry of the caller's tenant, read without
-    a thread; None otherwise (stale, missing, another tenant's, Redis silent): then portfolio_view decides."""
-    result = await (cache or get_cache()).fresh_or_none(portfolio_key(user_id))
+def fresh_portfolio_view(found: dict[str, CacheResult], tenant_id: str, user_id: str) -> View | None:
+    """portfolio_view's answer from what Cache.fresh found (read on the event loop), when it holds
+    user_portfolio:{uid} of the caller's tenant; None otherwise: then portfolio_view decides (stale, load, 403)."""
+    result = found.get(portfolio_key(user_id))
     if result is None or not isinstance(result.value, dict) or result.value.get("tenant_id") != tenant_id:
         return None
     return _portfolio_of(result)
 
 
 def _portfolio_of(result: CacheResult) -> View:
-    return View(result.value["portfolio"], result.value["source"], result.status, result.stored_at)
+    return View(result.value["portfolio"], result.value["source"], result.status, result.stored_at, result.raw)
 
 
 # -- forecast ---------------------------------------------------------------------------------------------------
@@ -476,5 +477,9 @@ def forecast_view(tenant_id: str, user_id: str, days: int = DEFAULT_HORIZON_DAYS
 
     result = cache.get_or_load_result(forecast_key(user_id), loader, FORECAST_TTL_SECONDS)
     _check_tenant(result.value, tenant_id, user_id)
-    doc = _forecast_document(result.value, days, today or utcnow().date(), result.stale)
-    return View(doc, result.value["source"], result.status, result.stored_at)
+    return _forecast_of(result, days, today or utcnow().date())
+
+
+def _forecast_of(result: CacheResult, days: int, today: date) -> View:
+    doc = _forecast_document(result.value, days, today, result.stale)
+    return View(doc, result.value["source"], result.status, result.stored_at, result.raw)

@@ -5,55 +5,33 @@ same rounding), so the page and the API cannot disagree; the document is also em
 (#portfolio-json). The forecast chart comes from forecast:{uid} when the caller has intel:read.
 Authentication: bearer header or the `hi_session` cookie (Connexion checks either against the contract); a
 browser without valid credentials is sent to /analytics/login by app.entrypoints.web.login.browser_login_redirect.
+The plan, maintenance and form data come from the page context (app/service_layer/page_context.py); the page is
+rendered once per change of its inputs (app/entrypoints/web/page.py), and a kept page whose inputs are all fresh
+in the cache is answered on the event loop (app/entrypoints/fresh_reads.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
-import app
 from app.domain.forecast import DEFAULT_HORIZON_DAYS
 from app.entrypoints.http import context
 from app.entrypoints.http.problems import ApiProblem
-from app.entrypoints.web import charts, fleet_forms, ops_panel, stream, views
-from app.entrypoints.web.render import html_response
-
-NOSCRIPT_REFRESH_S = 5  # without JavaScript there is no stream: the page reloads itself instead
-FORECAST_SCOPE = "intel:read"
+from app.entrypoints.web import fleet_forms, page, stream, views
+from app.entrypoints.web.login import COOKIE_NAME
 
 
 def analytics_main() -> Response:
     principal = context.current_principal()
     portfolio = views.portfolio(principal)
     # The forecast is intel:read data: a portfolio:read-only session sees the page without the chart.
-    forecast = views.forecast(principal, DEFAULT_HORIZON_DAYS) if principal.has_scopes([FORECAST_SCOPE]) else None
-    p, f = portfolio.document, forecast.document if forecast else None
-    extra = ops_panel.panel(principal)
-    response = html_response(
-        "analytics_main.html",
-        p=p,
-        source=portfolio.source,
-        cache_status=portfolio.cache_status,
-        f=f,
-        forecast_source=forecast.source if forecast else None,
-        forecast_days=DEFAULT_HORIZON_DAYS,
-        chart=charts.forecast_svg(f["days"]) if f else "",
-        status_bar=charts.status_bar_svg(p["miners_by_status"]),
-        statuses=charts.STATUSES,
-        scopes=sorted(principal.scopes),
-        # Changes whenever the consumer recalculates (as_of, last_event_id) or the forecast is rewritten; the
-        # page's poller swaps its content only then.
-        data_version=f"{p['as_of']}|{p['last_event_id']}|{f['generated_at'] if f else ''}|{extra['version']}",
-        noscript_refresh_s=NOSCRIPT_REFRESH_S,
-        stream_path="/analytics/stream",
-        ops_panel=extra,
-        forms=fleet_forms.form_context(principal),
-        version=app.__version__,
-    )
-    response.headers["X-Cache"] = portfolio.cache_status
-    return response
+    forecast = views.forecast(principal, DEFAULT_HORIZON_DAYS) if principal.has_scopes([page.FORECAST_SCOPE]) \
+        else None
+    body, headers = page.answer(principal, portfolio, forecast, views.page_context(principal, portfolio),
+                                request.cookies.get(COOKIE_NAME))
+    return Response(body, status=200, headers=headers)
 
 
 def analytics_stream() -> Response:

@@ -14,7 +14,6 @@ The Idempotency-Key comes from the header (the script sends a fresh one per subm
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 from flask import Response, redirect, request
@@ -27,7 +26,6 @@ from app.service_layer import miners
 from app.service_layer.writes import Caller
 
 WRITE_SCOPE = "miners:write"
-MINERS_SHOWN = 12  # the newest miners get a status form on the page; the API lists them all
 NEW_STATUSES = ("active", "idle", "maintenance", "offline", "retired")
 
 
@@ -43,16 +41,13 @@ class FormContext:
     miners_total: int
 
 
-def form_context(principal: Principal) -> FormContext:
-    can_write = principal.has_scopes([WRITE_SCOPE])
-    session = request.cookies.get(COOKIE_NAME)
-    models: list[dict[str, Any]] = []
-    fleet: dict[str, Any] = {"items": [], "total": 0}
-    if can_write:
-        models = miners.list_models()["items"]
-        fleet = miners.list_miners(principal, status=None, model_id=None, limit=MINERS_SHOWN, offset=0)
-    return FormContext(can_write, csrf.token_for(session) if session else "", uuid.uuid4().hex, models,
-                       fleet["items"], fleet["total"])
+def form_context(principal: Principal, context: dict[str, Any], csrf_token: str,
+                 idempotency_key: str) -> FormContext:
+    """The forms of the page context (app/service_layer/page_context.py), for a session that may write."""
+    if not principal.has_scopes([WRITE_SCOPE]):
+        return FormContext(False, csrf_token, idempotency_key, [], [], 0)
+    return FormContext(True, csrf_token, idempotency_key, context["models"], context["miners"],
+                       context["miners_total"])
 
 
 def _caller(body: dict[str, Any]) -> Caller:

@@ -75,13 +75,19 @@ def _csp(nonce: str) -> str:
     ])
 
 
+def security_headers(nonce: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": _csp(nonce),
+        # Per-user data (and, on the login page, possibly a token): never stored by a browser or proxy cache.
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 def html_response(template: str, status: int = 200, **context: Any) -> Response:
     nonce = secrets.token_urlsafe(16)
     body = environment().get_template(template).render(nonce=nonce, **context)
     response = Response(body, status=status, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = _csp(nonce)
-    # Per-user data (and, on the login page, possibly a token): never stored by a browser or proxy cache.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.update(security_headers(nonce))
     return response

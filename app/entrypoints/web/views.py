@@ -9,6 +9,7 @@ from app.adapters.tokens import Principal
 from app.domain.forecast import DEFAULT_HORIZON_DAYS
 from app.entrypoints.http.problems import TYPE_TENANT_MISMATCH, Forbidden
 from app.service_layer import ops, read_models
+from app.service_layer.page_context import page_context_view
 from app.service_layer.read_models import ForeignUser, View
 
 
@@ -30,6 +31,10 @@ def forecast(principal: Principal, days: int = DEFAULT_HORIZON_DAYS) -> View:
         return read_models.forecast_view(principal.tenant_id, principal.user_id, days)
     except ForeignUser as exc:
         raise _forbidden(exc) from None
+
+
+def page_context(principal: Principal, portfolio: View) -> View:
+    return page_context_view(principal, portfolio.document)
 
 
 def ops_schedule(principal: Principal, day: date | None) -> dict[str, Any]:

@@ -80,3 +80,16 @@ def private_cache(monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> Iterator[Ca
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def record_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[Any]:
+    """Wrap owner.<name> so each call's first argument is recorded (then the original runs); returns the record."""
+    calls: list[Any] = []
+    original = getattr(owner, name)
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0] if args else None)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
+    return calls

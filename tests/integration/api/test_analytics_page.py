@@ -14,9 +14,10 @@ import pytest
 
 from app.adapters.cache import portfolio_key
 from app.adapters.tokens import decode_token
+from app.entrypoints.web import csrf, views
 from app.entrypoints.web import login as web_login
 from app.entrypoints.web.render import btc, usd, when
-from tests.integration.api.read_support import M50S, S19_PRO, S21, add_miners, private_cache, recalc
+from tests.integration.api.read_support import M50S, S19_PRO, S21, add_miners, private_cache, recalc, record_calls
 
 PAGE_SCOPES = "portfolio:read intel:read"
 HTML_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -95,6 +96,53 @@ def test_a_new_miner_appears_once_the_consumer_invalidates(client, user, admin_d
     assert 'data-model-id="antminer-s19-pro"' in after
     # It listens to its stream instead of polling (the browser test drives it for real).
     assert 'new EventSource("/analytics/stream")' in after and "setInterval" not in after
+
+
+def _nonce(response) -> str:
+    return re.search(r"script-src 'nonce-([^']+)'", response.headers["content-security-policy"]).group(1)
+
+
+def test_a_kept_page_is_answered_without_the_handler_with_new_nonce_and_form_key(
+        client, user, admin_db, cache, monkeypatch):
+    rendered = record_calls(monkeypatch, views, "portfolio")
+    add_miners(admin_db, user, [(S21, "active")])
+    recalc(user, last_event_id="evt-1")
+    headers = {**HTML_ACCEPT, **user.headers(PAGE_SCOPES + " miners:write")}
+    answers = [client.get("/analytics/main", headers=headers) for _ in range(4)]
+    assert [r.headers["X-Cache"] for r in answers] == ["miss", "fresh", "fresh", "fresh"]
+    assert len(rendered) == 2  # the miss, and the first fresh view (kept); the kept page answered the rest
+    nonces = [_nonce(r) for r in answers]
+    keys = [re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', r.text).group(1) for r in answers]
+    assert len(set(nonces)) == len(set(keys)) == 4  # per answer, never per render
+    for r, nonce in zip(answers[1:], nonces[1:], strict=True):
+        assert f'<script nonce="{nonce}">' in r.text and f'<style nonce="{nonce}">' in r.text
+    same = [r.text.replace(n, "N").replace(k, "K") for r, n, k in zip(answers, nonces, keys, strict=True)]
+    assert same[1] == same[2] == same[3]
+    for name in ("content-type", "cache-control", "x-content-type-options", "referrer-policy"):
+        assert answers[3].headers[name] == answers[1].headers[name]
+
+    add_miners(admin_db, user, [(S19_PRO, "idle")])  # a write, as far as the page can tell...
+    recalc(user, last_event_id="evt-2")
+    cache.invalidate(portfolio_key(user.user_id))  # ...and the consumer: only the portfolio's key
+    after, _ = _page(client, user.headers(PAGE_SCOPES + " miners:write"))
+    assert _text_of(after, "miners-total") == "2"
+    assert "antminer-s19-pro" in after.split('id="fleet-actions"')[1]  # the forms list follows the portfolio
+
+
+def test_a_kept_page_signed_in_by_cookie_carries_that_sessions_csrf_token(client, user, admin_db, cache):
+    add_miners(admin_db, user, [(S21, "active")])
+    token = user.token(PAGE_SCOPES + " miners:write", ttl_seconds=600)
+    client.cookies.set("hi_session", token, path="/analytics")
+    try:
+        answers = [client.get("/analytics/main", headers=HTML_ACCEPT) for _ in range(3)]
+    finally:
+        client.cookies.clear()
+    expected = csrf.token_for(token)
+    for r in answers:
+        assert r.status_code == 200
+        assert set(re.findall(r'name="csrf_token" value="([^"]*)"', r.text)) == {expected}
+    bearer = client.get("/analytics/main", headers={**HTML_ACCEPT, **user.headers(PAGE_SCOPES + " miners:write")})
+    assert set(re.findall(r'name="csrf_token" value="([^"]*)"', bearer.text)) == {""}  # no session, no token
 
 
 def test_forecast_chart_needs_intel_read(client, user, admin_db, cache):

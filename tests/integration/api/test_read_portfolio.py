@@ -18,7 +18,7 @@ from app.domain.mining import round_btc, round_usd
 from app.entrypoints.web import views
 from app.service_layer import read_models
 from generated import routes
-from tests.integration.api.read_support import M50S, S19_PRO, S21, add_miners, private_cache, recalc
+from tests.integration.api.read_support import M50S, S19_PRO, S21, add_miners, private_cache, recalc, record_calls
 
 PORTFOLIO_SCOPE = "portfolio:read"
 SPEC = yaml.safe_load(routes.SPEC_FILE.read_text())
@@ -137,21 +137,14 @@ def test_second_read_is_a_cache_hit_and_invalidation_makes_the_next_read_fresh(c
 
 def test_a_fresh_entry_is_answered_on_the_event_loop_byte_for_byte_as_the_handler_answers(
         client, user, admin_db, cache, monkeypatch):
-    handled: list[str] = []
-    handler_view = views.portfolio
-
-    def counted(principal):
-        handled.append(principal.user_id)
-        return handler_view(principal)
-
-    monkeypatch.setattr(views, "portfolio", counted)
+    handled = record_calls(monkeypatch, views, "portfolio")
     add_miners(admin_db, user, [(S21, "active"), (S19_PRO, "idle")])
     recalc(user, last_event_id="evt-1")
     by_handler = client.get("/api/portfolio", headers=user.headers(PORTFOLIO_SCOPE))
-    assert by_handler.headers["X-Cache"] == "miss" and handled == [user.user_id]
+    assert by_handler.headers["X-Cache"] == "miss" and len(handled) == 1
     on_loop = client.get("/api/portfolio", headers=user.headers(PORTFOLIO_SCOPE))
     assert on_loop.status_code == 200 and on_loop.headers["X-Cache"] == "fresh"
-    assert handled == [user.user_id]  # the handler did not run
+    assert len(handled) == 1  # the handler did not run
     assert on_loop.content == by_handler.content
     for name in ("content-type", "cache-control", "content-length"):
         assert on_loop.headers[name] == by_handler.headers[name]
@@ -159,12 +152,13 @@ def test_a_fresh_entry_is_answered_on_the_event_loop_byte_for_byte_as_the_handle
 
     cache.invalidate(portfolio_key(user.user_id))  # no fresh entry: the handler answers again
     assert client.get("/api/portfolio", headers=user.headers(PORTFOLIO_SCOPE)).headers["X-Cache"] == "miss"
-    assert handled == [user.user_id] * 2
+    assert len(handled) == 2
 
 
 def test_the_event_loop_read_takes_only_a_fresh_entry_of_the_callers_tenant(client, user, admin_db, cache):
     async def fresh(tenant_id):
-        return await read_models.fresh_portfolio_view(tenant_id, user.user_id)
+        found = await cache.fresh(portfolio_key(user.user_id))
+        return read_models.fresh_portfolio_view(found, tenant_id, user.user_id)
 
     assert asyncio.run(fresh(user.tenant_id)) is None  # nothing cached yet
     add_miners(admin_db, user, [(S21, "active")])
