@@ -364,6 +364,14 @@ ensure_supervisord() {
   local changed=0
   write_supervisor_conf && changed=1
   if ! supervisord_up; then
+    # One that lost its socket still holds every port: stop it first, or nothing new could start. (Not one
+    # that is only starting up: a socket file, or less than 10 s of age, says so.)
+    local lost
+    lost=$(own_supervisord_pid)
+    if [ -n "$lost" ] && [ ! -S "$RUN/supervisor.sock" ] && (( $(ps -o etimes= -p "$lost" 2>/dev/null || echo 0) > 10 ))
+    then
+      cmd_down
+    fi
     rm -f "$RUN/supervisor.sock"
     "$VENV/bin/supervisord" -c "$SUPERVISOR_CONF" || die "supervisord did not start; see $LOGS/supervisord.log"
     local i
@@ -430,8 +438,12 @@ wait_ready() {
   local t0=$SECONDS state log
   log=$LOGS/$svc.log
   while :; do
-    forget_status
-    state=$(sv_state "$svc")
+    refresh_status
+    if awk -v n="$(sv_name "$svc")" '$1 == n { found = 1 } END { exit !found }' <<<"$STATUS_CACHE"; then
+      state=$(sv_state "$svc")
+    else
+      state=UNKNOWN  # supervisord did not answer this time (a status read can fail while it is busy): ask again
+    fi
     if [ "$state" = RUNNING ] && "$@" >/dev/null 2>&1; then break; fi
     if [[ $state =~ ^(BACKOFF|FATAL|EXITED|STOPPED)$ ]]; then
       ctl stop "$(sv_name "$svc")" >/dev/null 2>&1 || true
@@ -828,12 +840,41 @@ cmd_restart() {
   cmd_up "$@"
 }
 
+# The supervisord of this stack by its pid file, when that process is alive and runs this stack's configuration.
+own_supervisord_pid() {
+  local pid
+  pid=$(cat "$RUN/supervisord.pid" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$SUPERVISOR_CONF" && echo "$pid"
+  return 0
+}
+
+# Wait for a process to exit, at most 90 s: longer than supervisord gives a program to stop (stopwaitsecs=60)
+# before it kills it. Fails when the process is still there.
+wait_exit() {
+  local i
+  for i in $(seq 1 450); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
+  return 1
+}
+
 cmd_down() {
-  supervisord_up || { say "nothing running"; return 0; }
-  local all=("${STACK_SERVICES[@]}" "${APP_SERVICES[@]}") i
-  for (( i=${#all[@]}-1; i>=0; i-- )); do stop_service "${all[$i]}"; done
-  ctl shutdown >/dev/null 2>&1 || true
-  for i in $(seq 1 100); do [ -S "$RUN/supervisor.sock" ] && supervisord_up || break; sleep 0.2; done
+  local pid all=("${STACK_SERVICES[@]}" "${APP_SERVICES[@]}") i
+  pid=$(own_supervisord_pid)
+  if ! supervisord_up; then
+    if [ -z "$pid" ]; then say "nothing running"; return 0; fi
+    # Its socket is gone (removed by hand, or by an earlier supervisord's exit): it still runs every program.
+    # SIGTERM makes it stop them all and exit, as `shutdown` would.
+    say "supervisord (pid $pid) answers no socket: stopping it by signal"
+    kill -TERM "$pid" 2>/dev/null || true
+  else
+    for (( i=${#all[@]}-1; i>=0; i-- )); do stop_service "${all[$i]}"; done
+    ctl shutdown >/dev/null 2>&1 || true
+  fi
+  # Wait for the process, not for its socket to go quiet: it stops answering before its programs have exited,
+  # and a supervisord started meanwhile (`make stack-down dev`) would lose its socket when this one removes it.
+  if [ -n "$pid" ] && ! wait_exit "$pid"; then
+    say "supervisord (pid $pid) is still stopping its programs after 90 s; the next down or up waits for it again"
+    return 0
+  fi
   rm -f "$RUN/supervisor.sock"
   say "supervisord stopped"
 }

@@ -179,9 +179,33 @@ def test_down_leaves_no_process(private_stack):
     run("up")
     pgdata = os.path.realpath(home / "data" / "postgres")
     run("down")
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    # -ww: the whole command line (ps cuts it at 80 columns otherwise, and the paths with it)
+    ps = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     assert str(home) not in ps and pgdata not in ps, ps
     assert not any(_accepts(port) for port in PORTS.values())
     stopped = run("status", check=False)
     assert stopped.returncode == 3
     assert all(" stopped " in line for line in stopped.stdout.splitlines()[1:]), stopped.stdout
+
+
+def _supervisords(home: Path) -> list[int]:
+    ps = subprocess.run(["ps", "-ww", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in ps.splitlines()
+            if "supervisord" in line and str(home) in line and " Z" not in f" {line.split()[1]}"]
+
+
+def test_a_supervisord_that_lost_its_socket_is_stopped_by_down_and_replaced_by_up(private_stack):
+    home, run = private_stack
+    run("up", "redis")
+    [orphan] = _supervisords(home)
+    (home / "run" / "supervisor.sock").unlink()  # what an earlier supervisord's exit did to a newer one's socket
+    run("down")
+    assert _supervisords(home) == [] and not _accepts(PORTS["redis"])
+
+    run("up", "redis")
+    [second] = _supervisords(home)
+    (home / "run" / "supervisor.sock").unlink()
+    time.sleep(11)  # up leaves alone a supervisord younger than 10 s (it may be starting up)
+    run("up", "redis")  # the port is still the lost one's: up stops it and starts afresh
+    assert second not in _supervisords(home) and len(_supervisords(home)) == 1 and _accepts(PORTS["redis"])
+    assert orphan != second
