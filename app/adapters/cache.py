@@ -282,7 +282,7 @@ class Cache:
     async def fresh(self, *keys: str) -> dict[str, CacheResult]:
         """The keys' fresh entries, read on the event loop in one MGET; a stale or missing entry is left out, and
         all are when Redis does not answer. The caller then takes get_or_load_result, which serves stale,
-        refreshes and loads (on threads), and meets the outage itself."""
+        refreshes and loads (on threads), and meets the outage itself. Not counted: see count_fresh_hits."""
         found: dict[str, CacheResult] = {}
         for key, raw in (await self.fresh_texts(*keys)).items():
             entry = self._decode_entry(self._prefix + key, raw)
@@ -299,13 +299,17 @@ class Cache:
         except (*REDIS_DOWN_ERRORS, OSError):
             return {}
         now = self._clock()
-        found = {key: raw for key, raw in zip(keys, raws, strict=True)
-                 if raw is not None and now < _fresh_until(raw)}
-        for _ in found:
-            if self._tally("hits"):
-                # The shared counters are a blocking round trip: off the event loop.
-                asyncio.get_running_loop().run_in_executor(None, self._send_counts)
-        return found
+        return {key: raw for key, raw in zip(keys, raws, strict=True) if raw is not None and now < _fresh_until(raw)}
+
+    def count_fresh_hits(self, n: int) -> None:
+        """Count n lookups answered from entries fresh() or fresh_texts() found. Their caller counts them once it
+        has answered with them: when it goes on to get_or_load_result instead, that call counts the lookups."""
+        due = False
+        for _ in range(n):
+            due = self._tally("hits") or due
+        if due:
+            # The shared counters are a blocking round trip: off the event loop.
+            asyncio.get_running_loop().run_in_executor(None, self._send_counts)
 
     def generations(self, keys: list[str]) -> dict[str, str] | None:
         """gen:{key} of each key now ('' when never invalidated), for a later invalidate(fresh=...); None when

@@ -35,10 +35,12 @@ _Answer = tuple[bytes, dict[str, str]]  # body, headers besides Content-Length
 
 
 async def _portfolio(principal: Principal, scope: Scope) -> _Answer | None:
-    found = await get_cache().fresh(portfolio_key(principal.user_id))
-    view = read_models.fresh_portfolio_view(found, principal.tenant_id, principal.user_id)
+    cache = get_cache()
+    view = read_models.fresh_portfolio_view(await cache.fresh(portfolio_key(principal.user_id)), principal.tenant_id,
+                                            principal.user_id)
     if view is None:
         return None
+    cache.count_fresh_hits(1)
     return JSONIFIER.dumps(view.document).encode(), {"Content-Type": JSON, **views.cache_headers(view)}
 
 
@@ -48,10 +50,14 @@ async def _page(principal: Principal, scope: Scope) -> _Answer | None:
     uid = principal.user_id
     keys = (portfolio_key(uid), analytics_key(uid), *([forecast_key(uid)] if principal.has_scopes([
         page.FORECAST_SCOPE]) else []))
-    texts = await get_cache().fresh_texts(*keys)
+    cache = get_cache()
+    texts = await cache.fresh_texts(*keys)
     if len(texts) < len(keys):
         return None
-    return page.kept_answer(principal, tuple(texts[k] for k in keys), _cookie(scope, COOKIE_NAME))
+    answer = page.kept_answer(principal, tuple(texts[k] for k in keys), _cookie(scope, COOKIE_NAME))
+    if answer is not None:
+        cache.count_fresh_hits(len(keys))
+    return answer
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
