@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from app.adapters.db import api_engine
+from app.adapters.prepared import Prepared
 from app.adapters.tokens import Principal
 from app.domain import miner_status
 from app.service_layer import secrets
@@ -248,51 +249,58 @@ def _models(conn: Connection, model_ids: Sequence[str]) -> dict[str, tuple[float
     return {r.id: (float(r.hashrate_ths), float(r.power_w)) for r in rows}
 
 
+# The model check, the miner and its owner link in one statement, planned once per connection: a POST is three
+# statements fewer on the hot path (each a round trip and, for the insert, 0.1 ms of planning a call).
+# `model_known` tells an unknown model (no row inserted, 422) from a taken serial number (409).
+_CREATE_MINER = Prepared(
+    "create_miner",
+    f"""WITH mm AS (SELECT id, hashrate_ths, power_w FROM miner_models WHERE id = CAST(:model_id AS text)),
+            m AS (
+              INSERT INTO miners (tenant_id, model_id, label, serial_number, status, hashrate_ths, power_w,
+                                  electricity_price_usd_kwh, pool_fee_pct, hosting_site, purchase_price_usd)
+              SELECT CAST(:tenant_id AS text), mm.id, CAST(:label AS text), CAST(:serial_number AS text),
+                     CAST(:status AS text), CAST(:hashrate_ths AS float8), CAST(:power_w AS float8),
+                     CAST(:electricity_price_usd_kwh AS float8), CAST(:pool_fee_pct AS float8),
+                     CAST(:hosting_site AS text), CAST(:purchase_price_usd AS numeric)
+                FROM mm
+              ON CONFLICT (tenant_id, serial_number) DO NOTHING
+              RETURNING *),
+            um AS (INSERT INTO user_miners (tenant_id, user_id, miner_id)
+                   SELECT m.tenant_id, CAST(:user_id AS text), m.id FROM m)
+       SELECT mm.id IS NOT NULL AS model_known, {_MINER_COLUMNS}
+         FROM (SELECT 1) AS one LEFT JOIN mm ON true LEFT JOIN m ON true""",
+)
+
+
 def create_miner(caller: Caller, body: dict[str, Any]) -> Outcome:
     principal = caller.principal
 
     def work(uow: UnitOfWork) -> Outcome:
-        model = _models(uow.conn, [body["model_id"]]).get(body["model_id"])
-        if model is None:
+        row = _CREATE_MINER(uow.conn, {
+            "tenant_id": principal.tenant_id,
+            "user_id": principal.user_id,
+            "model_id": body["model_id"],
+            "label": body.get("label"),
+            "serial_number": body.get("serial_number"),
+            "status": body.get("status", "active"),
+            "hashrate_ths": body.get("hashrate_ths"),
+            "power_w": body.get("power_w"),
+            "electricity_price_usd_kwh": body.get("electricity_price_usd_kwh"),
+            "pool_fee_pct": body.get("pool_fee_pct", 2.0),
+            "hosting_site": body.get("hosting_site"),
+            "purchase_price_usd": body.get("purchase_price_usd"),
+        }).one()
+        if not row.model_known:
             raise Unprocessable(
                 f"Unknown miner model {body['model_id']!r}",
                 errors=[{"field": "model_id", "message": f"unknown miner model {body['model_id']!r}"}],
             )
-        row = uow.conn.execute(
-            text(
-                f"""WITH m AS (
-                      INSERT INTO miners (tenant_id, model_id, label, serial_number, status, hashrate_ths, power_w,
-                                          electricity_price_usd_kwh, pool_fee_pct, hosting_site, purchase_price_usd)
-                      VALUES (:tenant_id, :model_id, :label, :serial_number, :status, :hashrate_ths, :power_w,
-                              :electricity_price_usd_kwh, :pool_fee_pct, :hosting_site, :purchase_price_usd)
-                      ON CONFLICT (tenant_id, serial_number) DO NOTHING
-                      RETURNING *)
-                    SELECT {_MINER_COLUMNS} FROM m JOIN miner_models mm ON mm.id = m.model_id"""
-            ),
-            {
-                "tenant_id": principal.tenant_id,
-                "model_id": body["model_id"],
-                "label": body.get("label"),
-                "serial_number": body.get("serial_number"),
-                "status": body.get("status", "active"),
-                "hashrate_ths": body.get("hashrate_ths"),
-                "power_w": body.get("power_w"),
-                "electricity_price_usd_kwh": body.get("electricity_price_usd_kwh"),
-                "pool_fee_pct": body.get("pool_fee_pct", 2.0),
-                "hosting_site": body.get("hosting_site"),
-                "purchase_price_usd": body.get("purchase_price_usd"),
-            },
-        ).first()
-        if row is None:
+        if row.id is None:
             raise Conflict(
                 f"Serial number {body.get('serial_number')} is already used in this tenant",
                 problem_type=TYPE_DUPLICATE_SERIAL,
             )
         miner = miner_json(row)
-        uow.conn.execute(
-            text("INSERT INTO user_miners (tenant_id, user_id, miner_id) VALUES (:t, :u, :m)"),
-            {"t": principal.tenant_id, "u": principal.user_id, "m": miner["id"]},
-        )
         if body.get("pool") is not None:
             _store_pool(uow.conn, principal.tenant_id, miner["id"], body["pool"])
             with_pools(uow.conn, [miner])
