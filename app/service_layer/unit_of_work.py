@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+import psycopg2.extensions
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
@@ -69,7 +70,7 @@ _AUDIT_INSERT = """INSERT INTO audit_logs
             CAST(%(details_{n})s AS jsonb))"""
 
 
-# Every unit of work starts with it: planned once per connection.
+# A batch that spans tenants switches many times: planned once per connection.
 _SET_TENANT = Prepared("set_tenant", "SELECT set_config('app.tenant_id', CAST(:t AS text), true)")
 
 
@@ -84,18 +85,41 @@ class UnitOfWork:
         self.conn: Connection
 
     def __enter__(self) -> UnitOfWork:
+        # The unit of work says BEGIN and COMMIT itself, each riding with other statements: BEGIN with the tenant
+        # setting, COMMIT with the outbox and audit rows. Left to the driver they are round trips of their own
+        # (two of a write's five), and on a busy API process every round trip is a thread waiting for its turn
+        # at the interpreter. The driver is in autocommit mode only while this block holds the connection.
         self.conn = self._engine.connect()
-        self._tx = self.conn.begin()
-        _SET_TENANT(self.conn, {"t": self.tenant_id})
+        self._driver = self.conn.connection.dbapi_connection
+        try:
+            self._driver.autocommit = True
+            self._tx = self.conn.begin()  # the pool's bookkeeping; savepoints (begin_nested) hang from it
+            self.conn.exec_driver_sql("BEGIN; SELECT set_config('app.tenant_id', %(t)s, true)", {"t": self.tenant_id})
+        except BaseException:
+            self._release()
+            raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Roll back whatever is still open, and hand the connection back as the pool lent it."""
         try:
-            if self._tx.is_active:
-                self._tx.rollback()
+            if self._driver.closed:
+                self.conn.invalidate()
+            elif self._driver.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                self.conn.exec_driver_sql("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a connection we cannot vouch for is not given to the next caller
+            self.conn.invalidate()
         finally:
+            try:
+                if not self._driver.closed:
+                    self._driver.autocommit = False
+            except Exception:  # noqa: BLE001
+                self.conn.invalidate()
             self.conn.close()
 
     def set_tenant(self, tenant_id: str) -> None:
@@ -136,7 +160,7 @@ class UnitOfWork:
         # their trigger takes the tenant's chain lock (migrations/0053), held until COMMIT. COMMIT rides in the
         # last batch: otherwise the lock stays held while the answer travels back and this thread waits its turn
         # for the interpreter to send COMMIT, tens of milliseconds on a busy process, and every other write of
-        # the tenant queues behind it. The empty transaction begun after it is what the driver then commits.
+        # the tenant queues behind it.
         statements: list[tuple[str, dict[str, Any]]] = []
         for n, ev in enumerate(self._events):
             statements.append((_OUTBOX_INSERT.format(n=n), {
@@ -158,8 +182,10 @@ class UnitOfWork:
                 params.update(values)
             sql = [sql for sql, _ in batch]
             if i + ROWS_PER_ROUND_TRIP >= len(statements):
-                sql += ["COMMIT", "BEGIN"]
+                sql.append("COMMIT")
             self.conn.exec_driver_sql(";\n".join(sql), params)
-        self._tx.commit()
+        if not statements:
+            self.conn.exec_driver_sql("COMMIT")
+        self._tx.commit()  # the pool's bookkeeping; the driver, in autocommit mode, sends nothing
         self._events.clear()
         self._audit.clear()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg2.extensions
 import pytest
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 
 from app.adapters import db
 from app.service_layer import unit_of_work
@@ -97,3 +99,67 @@ def test_the_chain_lock_is_free_and_the_write_committed_when_the_audit_round_tri
         event.remove(engine, "after_cursor_execute", after_execute)
     assert seen == [(True, 1)]
     assert admin_db.one("SELECT chain_seq FROM audit_logs WHERE tenant_id = %s", tenant) == 1
+
+
+def _user_rows(admin_db, tenant: str) -> int:
+    return admin_db.one("SELECT count(*) FROM users WHERE tenant_id = %s", tenant)
+
+
+def _add_user(uow: unit_of_work.UnitOfWork) -> None:
+    uow.conn.exec_driver_sql("INSERT INTO users (id, tenant_id) VALUES (%(u)s, %(t)s)",
+                             {"u": f"u-{uuid.uuid4().hex[:8]}", "t": uow.tenant_id})
+
+
+def _handed_back_clean(driver) -> None:
+    """The unit of work runs its driver connection in autocommit mode and says BEGIN and COMMIT itself: the pool
+    must get it back out of autocommit and with no transaction open, whatever happened inside."""
+    assert driver.autocommit is False
+    assert driver.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+def test_a_committed_unit_of_work_is_durable_and_hands_its_connection_back_clean(admin_db):
+    tenant = f"t-uow-{uuid.uuid4().hex[:8]}"
+    with unit_of_work.UnitOfWork(db.api_engine(), tenant) as uow:
+        driver = uow.conn.connection.dbapi_connection
+        _add_user(uow)
+        uow.audit(unit_of_work.AuditEntry(action="uow.check", actor_id="u1"))
+        uow.commit()
+    _handed_back_clean(driver)
+    assert _user_rows(admin_db, tenant) == 1
+    assert admin_db.one("SELECT count(*) FROM audit_logs WHERE tenant_id = %s", tenant) == 1
+
+
+def test_a_commit_with_no_events_or_audit_rows_still_commits_the_business_rows(admin_db):
+    tenant = f"t-uow-{uuid.uuid4().hex[:8]}"
+    with unit_of_work.UnitOfWork(db.api_engine(), tenant) as uow:
+        driver = uow.conn.connection.dbapi_connection
+        _add_user(uow)
+        uow.commit()
+    _handed_back_clean(driver)
+    assert _user_rows(admin_db, tenant) == 1
+
+
+def test_leaving_without_commit_rolls_back_and_hands_the_connection_back_clean(admin_db):
+    tenant = f"t-uow-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(RuntimeError), unit_of_work.UnitOfWork(db.api_engine(), tenant) as uow:
+        driver = uow.conn.connection.dbapi_connection
+        _add_user(uow)
+        raise RuntimeError("the handler failed after its first row")
+    _handed_back_clean(driver)
+    assert _user_rows(admin_db, tenant) == 0
+    with unit_of_work.UnitOfWork(db.api_engine(), tenant) as uow:  # a never-committed read: rolled back too
+        driver = uow.conn.connection.dbapi_connection
+        _add_user(uow)
+    _handed_back_clean(driver)
+    assert _user_rows(admin_db, tenant) == 0
+
+
+def test_a_failed_statement_rolls_back_and_hands_the_connection_back_clean(admin_db):
+    tenant = f"t-uow-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(sa_exc.IntegrityError), unit_of_work.UnitOfWork(db.api_engine(), tenant) as uow:
+        driver = uow.conn.connection.dbapi_connection
+        _add_user(uow)
+        for _ in range(2):  # the second is a duplicate key: the server's transaction is failed from then on
+            uow.conn.exec_driver_sql("INSERT INTO users (id, tenant_id) VALUES ('twice', %(t)s)", {"t": tenant})
+    _handed_back_clean(driver)
+    assert _user_rows(admin_db, tenant) == 0
