@@ -1,4 +1,4 @@
-"""The Connexion 3 app factory: contracts/openapi.yaml served on Flask, behind our middlewares.
+"""The Connexion 3 app factory: contracts/openapi.yaml behind our middlewares (JSON operations without Flask).
 
     from app.entrypoints.app import create_app
     app = create_app()          # a connexion.FlaskApp; ASGI callable; app.app is the Flask app
@@ -12,7 +12,8 @@ What it sets up (see app/entrypoints/middleware.py for the order of the layers):
   production because validating every body against the schema costs time on every response, and the
   tests plus schemathesis already prove conformance);
 - problem+json for every error (problems.install), request ids, JIT provisioning and rate limits;
-- request metrics per operation and a trace span per request (observability.py; GET /metrics serves them).
+- request metrics per operation and a trace span per request (observability.py; GET /metrics serves them);
+- the JSON operations served without Flask, on the same thread pool (json_lane.py).
 
 Nothing here connects to PostgreSQL or Redis: engines and clients are created lazily on first use, so the
 factory is cheap and a worker process that forks after create_app() shares no sockets.
@@ -34,6 +35,7 @@ from app.entrypoints.fresh_reads import FreshReadMiddleware
 from app.entrypoints.http import problems
 from app.entrypoints.http.responses import JSONIFIER
 from app.entrypoints.http.validation import VALIDATOR_MAP
+from app.entrypoints.json_lane import JsonLane
 from app.entrypoints.middleware import MAX_BODY_BYTES, AdmissionMiddleware, RequestContextMiddleware
 from app.entrypoints.observability import HttpMetricsMiddleware
 from app.entrypoints.web import event_docs
@@ -112,6 +114,9 @@ def create_app(
     event_docs.install(app.app)  # /api/events/: the AsyncAPI HTML docs, beside Swagger UI at /api/ui/
     observability.instrument(app)
     # Connexion built its own bridge around the original wsgi_app; ours wraps the instrumented one (the spans see
-    # the response status) and costs one thread hop per request (app/entrypoints/wsgi_bridge.py).
-    app._middleware_app.asgi_app = BufferedWSGIBridge(app.app.wsgi_app)
+    # the response status) and costs one thread hop per request (app/entrypoints/wsgi_bridge.py). The JSON
+    # operations do not cross it: they run in the lane, on the same thread pool (app/entrypoints/json_lane.py).
+    bridge = BufferedWSGIBridge(app.app.wsgi_app)
+    app._middleware_app.asgi_app = JsonLane(bridge, bridge.executor, JSONIFIER,
+                                            untraced_paths=tuple(observability.UNTRACED_URLS.split(",")))
     return app

@@ -5,7 +5,8 @@
   contract operation (the operationId Connexion's routing resolved), so every error status is counted too.
   Paths outside the contract get a fixed name (swagger_ui, openapi_spec, event_docs, or unmatched): a label
   never carries a raw path.
-- instrument(app): OpenTelemetry's Flask instrumentation runs every handler inside a SERVER span that continues
+- instrument(app): OpenTelemetry's Flask instrumentation runs every Flask handler (the JSON operations' lane,
+  json_lane.py, opens the same span for its own) inside a SERVER span that continues
   the request's W3C `traceparent` header (or starts a trace). A write stores that span's traceparent on its
   outbox row (context.current_caller), which is how the trace reaches Kafka and the consumers.
 """

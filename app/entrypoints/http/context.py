@@ -12,9 +12,10 @@
   token's user and tenant just in time (service_layer/users.py) and applied the rate limit, so a handler
   can write rows that reference users(tenant_id, id) at once.
 - RequestMeta (request_meta.py) is set by the outermost middleware for every request.
-- The trace: the Flask instrumentation (app/entrypoints/observability.py) runs every handler inside a server
-  span that continues the request's `traceparent` header or starts a new trace. A write records that span's
-  trace id (audit row, outbox row) and its traceparent (outbox row -> Kafka header -> consumer spans).
+- The trace: every handler runs inside a server span (app/entrypoints/json_lane.py opens it for the JSON
+  operations, the Flask instrumentation of app/entrypoints/observability.py for the rest) that continues the
+  request's `traceparent` header or starts a new trace. A write records that span's trace id (audit row,
+  outbox row) and its traceparent (outbox row -> Kafka header -> consumer spans).
 
 Imports go one way only: auth -> web.login -> problems -> request_meta, and context -> problems / principal;
 nothing here is imported back by them.
