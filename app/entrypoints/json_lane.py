@@ -85,10 +85,8 @@ class JsonLane:
         operation = _operation.get(None) if scope["type"] == "http" else None
         # The operation Connexion's context layer set for this request, and no other: a path outside the
         # contract reaches here without one.
-        if operation is None or getattr(operation, "operation_id", None) != routing.get("operation_id"):
-            await self.fallback(scope, receive, send)
-            return
-        handler = self._handler(operation)
+        ours = operation is not None and getattr(operation, "operation_id", None) == routing.get("operation_id")
+        handler = self._handler(operation) if ours else None
         if handler is None:
             await self.fallback(scope, receive, send)
             return
