@@ -4,12 +4,15 @@ A valid token works at once (house convention): the first request of a (tenant, 
 user row; docs/database.md prescribes how, because of Row-Level Security:
 
     SET LOCAL app.tenant_id = <token tenant>
-    INSERT INTO users (id, tenant_id) VALUES (<sub>, <tenant>) ON CONFLICT (id) DO NOTHING
+    INSERT INTO users (id, tenant_id) VALUES (<sub>, <tenant>) ON CONFLICT DO NOTHING
     SELECT ... FROM users WHERE id = <sub>          -- RLS: only rows of the token's tenant are visible
 
 `users.id` is globally unique, so when the same `sub` already exists in another tenant the INSERT does
 nothing and the SELECT sees no row: that token is refused (TenantMismatch -> 403). `ON CONFLICT DO UPDATE`
-would raise an RLS error on the invisible row instead, hence DO NOTHING.
+would raise an RLS error on the invisible row instead, hence DO NOTHING. It names no conflict target on
+purpose: `users` has a second unique index, `(tenant_id, id)`, which the composite foreign keys need, and
+with `ON CONFLICT (id)` two processes provisioning the same new user at once could both pass the check on
+`id` and the later one fail on the other index.
 
 Both answers are cached in-process: a provisioned pair is remembered for the life of the process (one DB
 round trip per user per process), the plan for PLAN_TTL_SECONDS. A plan change (PUT /api/subscription)
@@ -53,7 +56,7 @@ class TenantMismatch(Exception):
 _PROVISION_SQL = text(
     """
     SELECT set_config('app.tenant_id', :tenant_id, true);
-    INSERT INTO users (id, tenant_id) VALUES (:user_id, :tenant_id) ON CONFLICT (id) DO NOTHING;
+    INSERT INTO users (id, tenant_id) VALUES (:user_id, :tenant_id) ON CONFLICT DO NOTHING;
     SELECT u.id, s.plan, s.requests_per_minute, s.burst
       FROM users u
       LEFT JOIN user_subscriptions s ON s.tenant_id = u.tenant_id AND s.user_id = u.id

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from app.adapters.tokens import Principal
 from app.service_layer.users import TenantMismatch, UserDirectory
 
@@ -50,3 +53,23 @@ def test_same_user_id_in_another_tenant_is_refused(api_db, user):
 def test_seeded_demo_user_keeps_its_plan(api_db):
     plan = UserDirectory().ensure(Principal("demo-user-1", "demo-tenant", frozenset()))
     assert plan.name == "pro"
+
+
+def test_first_requests_of_a_new_user_racing_across_processes_all_succeed(api_db, make_user, admin_db):
+    """Several web processes provision the same new user at the same instant. `users` has two unique
+    indexes (`id`, and `(tenant_id, id)` for the composite foreign keys): a conflict target naming only `id`
+    let the loser of the race fail on the other index with a 500."""
+    n, rounds = 8, 25
+    directories = [UserDirectory() for _ in range(n)]  # one per process
+    for _ in range(rounds):
+        new = make_user()
+        p = Principal(new.user_id, new.tenant_id, frozenset())
+        barrier = threading.Barrier(n)
+
+        def provision(directory: UserDirectory, p: Principal = p, barrier: threading.Barrier = barrier) -> str:
+            barrier.wait()
+            return directory.ensure(p).name
+
+        with ThreadPoolExecutor(n) as pool:
+            assert list(pool.map(provision, directories)) == ["free"] * n
+        assert admin_db.one("SELECT tenant_id FROM users WHERE id = %s", new.user_id) == new.tenant_id

@@ -193,7 +193,7 @@ def test_api_writes_its_own_tenant(api_conn: PgConnection, tenants: tuple[Tenant
     with api_conn.cursor() as cur:
         db.set_tenant(cur, a.tenant_id)
         cur.execute(
-            "INSERT INTO users (id, tenant_id) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING", (a.user_id, a.tenant_id)
+            "INSERT INTO users (id, tenant_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (a.user_id, a.tenant_id)
         )
         cur.execute("INSERT INTO miners (tenant_id, model_id) VALUES (%s, 'test-model') RETURNING id", (a.tenant_id,))
         miner_id = cur.fetchone()[0]
