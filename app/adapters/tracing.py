@@ -93,8 +93,18 @@ def configure(service_name: str) -> TracerProvider:
         return _provider
 
 
+_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("hashinsight")
+    """The project's tracer from the current global provider. Kept while that provider stays: the SDK builds a
+    new Tracer and instrumentation scope on every get_tracer(), a cost paid per request and per event."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    cached = _tracer
+    if cached is None or cached[0] is not provider:
+        cached = _tracer = (provider, provider.get_tracer("hashinsight"))
+    return cached[1]
 
 
 def traceparent_of(span_context: SpanContext) -> str | None:
