@@ -112,3 +112,23 @@ def test_badly_named_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_Oops.sql").write_text("SELECT 1;")
     with pytest.raises(migrate.MigrationError, match="NNNN_lower_snake.sql"):
         migrate.discover(tmp_path)
+
+
+def test_statement_statistics_are_readable(test_db: DbUnderTest) -> None:
+    """0055 created pg_stat_statements (the stack preloads its library): the runbook's view works on a fresh
+    database and counts what the application roles run."""
+    conn = db.connect(test_db.api, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 AS statement_statistics_probe")
+    finally:
+        conn.close()
+    conn = db.connect(test_db.admin, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT r.rolname FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid"
+                        " JOIN pg_database d ON d.oid = s.dbid AND d.datname = current_database()"
+                        " WHERE s.query LIKE '%statement_statistics_probe%' AND s.query NOT LIKE '%pg_stat%'")
+            assert [r for (r,) in cur.fetchall()] == ["hashinsight_api"]
+    finally:
+        conn.close()
