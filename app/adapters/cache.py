@@ -132,10 +132,11 @@ def encode(value: Any) -> str:
 _TIMES = ',"stored_at":'
 
 
-def _in_pipeline(pipe: Any, script: Any, keys: list[str], args: list[Any]) -> None:
-    """A Lua script as one command of a pipeline: EVAL with its text. redis-py's own way (`script(client=pipe)`)
-    costs a SCRIPT EXISTS round trip before every execute; the server caches the compiled script by its text."""
-    pipe.eval(script.script, len(keys), *keys, *args)
+def _in_pipeline(pipe: Any, script: str, keys: list[str], args: list[Any]) -> None:
+    """A Lua script as one command of a pipeline: EVAL with its text. redis-py's own way (a registered script
+    called with client=pipe) costs a SCRIPT EXISTS round trip before every execute; the server caches the
+    compiled script by its text."""
+    pipe.eval(script, len(keys), *keys, *args)
 
 
 def _fresh_until(raw: str) -> float:
@@ -244,8 +245,6 @@ class Cache:
         self._breaker = breaker or CircuitBreaker()
         self._store_script = self._r.register_script(_STORE_IF_CURRENT)
         self._release_script = self._r.register_script(_RELEASE)
-        self._invalidate_many_script = self._r.register_script(_INVALIDATE_MANY)
-        self._write_through_script = self._r.register_script(_WRITE_THROUGH)
         self._mutex = threading.Lock()
         self._refreshing: set[str] = set()
         self._inflight: dict[tuple[str, str], Future[CacheResult]] = {}
@@ -356,7 +355,7 @@ class Cache:
                 triples += [full, self._lock_key(full), self._gen_key(full)]
                 payload, px = self._entry(item.value, item.ttl)
                 args += [item.gen, payload, px]
-            _in_pipeline(pipe, self._write_through_script, triples, args)
+            _in_pipeline(pipe, _WRITE_THROUGH, triples, args)
         for channel, message in (publish or {}).items():
             pipe.publish(self._prefix + channel, message)
         try:
@@ -379,7 +378,7 @@ class Cache:
             triples += [full, self._lock_key(full), self._gen_key(full)]
         pipe = self._r.pipeline(transaction=False)
         if triples:
-            _in_pipeline(pipe, self._invalidate_many_script, triples, [_GEN_TTL_SECONDS])
+            _in_pipeline(pipe, _INVALIDATE_MANY, triples, [_GEN_TTL_SECONDS])
         for channel, message in (publish or {}).items():
             pipe.publish(self._prefix + channel, message)
         pipe.execute()
