@@ -1,7 +1,9 @@
 """The one consumer loop every worker runs; a worker only supplies its Handler.
 
 Per batch:
-1. poll what has arrived (up to `batch_size` records; the first one is waited for, the rest are not);
+1. poll what has arrived (up to `batch_size` records; the first one is waited for, the rest are not, unless the
+   handler asks for a batch window: then up to that long, so a worker whose effect is off the page's path
+   pays its per-batch costs once for many events);
 2. decode each through the envelope codec; a record that can never decode goes to the dead-letter topic;
 3. group the events by tenant and user (a user's records share a partition, so a group keeps their order);
 4. take the Redis locks of every user in the batch (app/adapters/redis_lock.py, one round trip) and open ONE
@@ -84,6 +86,25 @@ class Handler(Protocol):
     def after_commit(self, tenant_id: str, events: UserEvents, applied: Any) -> None: ...
 
 
+BATCH_WINDOW_ENV = "HASHINSIGHT_BATCH_WINDOW_MS"
+
+
+def batch_window_s(handler: object, environ: Mapping[str, str] = os.environ) -> float:
+    """How long a batch may wait for more records after its first: $HASHINSIGHT_BATCH_WINDOW_MS, else the
+    handler's `batch_window_ms` (0 when it has none: take what has arrived and go)."""
+    raw = environ.get(BATCH_WINDOW_ENV, "").strip()
+    if raw:
+        try:
+            ms = float(raw)
+        except ValueError:
+            raise ValueError(f"{BATCH_WINDOW_ENV} must be a number of milliseconds, not {raw!r}") from None
+    else:
+        ms = float(getattr(handler, "batch_window_ms", 0))
+    if not 0 <= ms <= 5000:  # NaN fails this too
+        raise ValueError(f"batch window must be 0..5000 ms, not {ms:g}")
+    return ms / 1000
+
+
 # -- counters -------------------------------------------------------------------------------------------------
 
 
@@ -151,6 +172,7 @@ class ConsumerLoop:
         group_id: str | None = None,
         batch_size: int = 500,
         poll_timeout: float = 0.5,
+        batch_window: float = 0.0,
         max_attempts: int = 3,
         backoff_base: float = 0.1,
         backoff_max: float = 5.0,
@@ -175,6 +197,7 @@ class ConsumerLoop:
         self.group_id = group_id or handler.name
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
+        self.batch_window = batch_window
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -227,8 +250,8 @@ class ConsumerLoop:
         log.info("%s consuming %s as group %s", self.handler.name, ", ".join(self.handler.topics), self.group_id)
         try:
             while not self._stop and not (until and until()):
-                # Wait for the first record only; then take what has already arrived, without waiting for a
-                # full batch (consume() with a timeout would hold every event until the batch fills or times out).
+                # Wait for the first record; then take what has already arrived, or what arrives within the
+                # batch window (consume() returns when the batch is full or the window is over).
                 msgs, self._held = self._held, []
                 if not msgs:
                     first = self.consumer.poll(self.poll_timeout)
@@ -236,7 +259,8 @@ class ConsumerLoop:
                         continue
                     msgs = [first]
                 if len(msgs) < self.batch_size:
-                    msgs += self.consumer.consume(num_messages=self.batch_size - len(msgs), timeout=0)
+                    msgs += self.consumer.consume(num_messages=self.batch_size - len(msgs),
+                                                  timeout=self.batch_window)
                 records = [m for m in msgs if self._usable(m)]
                 if not records:
                     continue
@@ -579,7 +603,7 @@ def main(handler: Handler) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     tracing.configure(os.environ.get("HASHINSIGHT_SERVICE") or handler.name)
     metrics.serve_worker_metrics()
-    loop = ConsumerLoop(handler, extra_consumer_config={
+    loop = ConsumerLoop(handler, batch_window=batch_window_s(handler), extra_consumer_config={
         # librdkafka's statistics feed the per-partition lag gauge of this worker's /metrics.
         "statistics.interval.ms": 5000,
         "stats_cb": lambda stats: metrics.record_kafka_stats(handler.name, stats),

@@ -22,6 +22,9 @@ class IntelHandler:
     name = "hashinsight.intel"
     topics = ("events.miner", "events.ops", "events.market")
     marks_outbox = False
+    # The forecast is off the commit-to-page path: a batch waits up to 250 ms for more events, so its
+    # transaction, locks, forecast upsert and notifications serve many (docs/performance.md, the batch window).
+    batch_window_ms = 250
 
     def __init__(self) -> None:
         self.fanout = FanOut("intel", lambda uow, users: refresh_forecasts(uow, users))

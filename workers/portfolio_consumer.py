@@ -28,6 +28,7 @@ class PortfolioHandler:
     name = "hashinsight.portfolio"
     topics = ("events.miner", "events.treasury", "events.ops", "events.crm", "events.market")
     marks_outbox = True
+    batch_window_ms = 0  # on the commit-to-page path: a batch takes what has arrived and goes
 
     def __init__(self) -> None:
         self.fanout = FanOut("portfolio", lambda uow, users: recalc_portfolios(uow, users))

@@ -6,11 +6,13 @@ Per write (`POST /api/miners`, a user of the run's own tenants):
     t_ack      201 received: the write has committed (the product's "commit")
     t_kafka    the record's timestamp on events.miner (Connect's producer stamps it as it sends)
     t_commit   the portfolio consumer committed it (`committed_at` of its page notification, page:{user_id})
+    t_intel    the intel consumer committed the user's refreshed forecast (its page notification)
     t_visible  a GET /api/portfolio issued on that notification shows it (miners_total counts it)
 
 Stages: api = t_ack - t_send; capture = t_kafka - t_ack (WAL -> Debezium -> Kafka; can be slightly negative,
 Debezium may beat the HTTP answer); consume = t_commit - t_kafka; page = t_visible - t_commit; and the
-product's figure total = t_visible - t_ack (commit -> the page shows it). All clocks are this machine's.
+product's figure total = t_visible - t_ack (commit -> the page shows it). Beside them, off the portfolio's
+chain: forecast = t_intel - t_ack (commit -> the forecast refreshed). All clocks are this machine's.
 
 Requests start on schedule whatever the answers do (open loop), so a system that falls behind meets the full
 offered load and its queueing shows in the figures.
@@ -160,6 +162,8 @@ class RateResult:
         for stage in STAGES:
             values = sorted(1000 * s[stage] for s in samples)
             out["stages_ms"][stage] = percentiles(values)
+        out["stages_ms"]["forecast"] = percentiles(sorted(
+            1000 * (w.t_intel - w.t_ack) for w in self.acked if w.t_intel is not None and w.t_ack is not None))
         cpu_ms = self.cpu.per(len(self.acked))
         out["cpu_ms_per_write"] = {k: round(v, 3) for k, v in cpu_ms.items()}
         system = {k: v for k, v in cpu_ms.items() if k != "load generator"}

@@ -6,22 +6,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.bench.openloop import STAGES, RateResult
+from tools.bench.openloop import STAGES, RateResult, percentiles
 
 TARGETS = {100: (250, 500), 200: (1000, None)}  # rate -> (P95 ms, P99 ms) the issue sets
 HARD_FLOOR_MS = 3000
 CPU_TARGET_MS = 10.0
+TABLE_STAGES = ("capture", "consume", "page", "total", "forecast")
 
 
 def rate_table(summaries: list[dict[str, Any]]) -> str:
     head = (f"{'run':<16} {'offered/s':>9} {'acked/s':>8} {'errors':>7} "
-            + " ".join(f"{s + ' p50/p95/p99/max ms':>34}" for s in ("capture", "consume", "page", "total"))
+            + " ".join(f"{s + ' p50/p95/p99/max ms':>34}" for s in TABLE_STAGES)
             + f" {'CPU ms/write':>13} {'cores':>6}")
     lines = [head]
     for s in summaries:
         cells = []
-        for stage in ("capture", "consume", "page", "total"):
-            p = s["stages_ms"][stage]
+        for stage in TABLE_STAGES:
+            p = s["stages_ms"].get(stage) or percentiles([])
             cells.append(f"{_n(p['p50'])}/{_n(p['p95'])}/{_n(p['p99'])}/{_n(p['max'])}".rjust(34))
         errors = sum(s["errors"].values())
         lines.append(f"{s['label']:<16} {s['rate']:>9g} {s['acknowledged_per_s']:>8.1f} {errors:>7} "
