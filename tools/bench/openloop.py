@@ -75,8 +75,10 @@ class KafkaProbe:
         settings = get_settings()
         self.stamps: dict[str, float] = {}
         self._codec = EnvelopeCodec(settings.schema_registry_url)
+        # librdkafka's default fetch wait (500 ms): a record's stamp is its timestamp, not when the probe reads it,
+        # and a shorter wait only charges the probe's polling to Kafka's CPU per write (~2 % of a core at 20 ms).
         self._consumer = Consumer({"bootstrap.servers": settings.kafka_brokers, "group.id": f"bench-{uuid.uuid4()}",
-                                   "enable.auto.commit": False, "fetch.wait.max.ms": 20})
+                                   "enable.auto.commit": False})
         topic = "events.miner"
         meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
         ends = [TopicPartition(topic, p, self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
