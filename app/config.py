@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def _env(name: str, default: str) -> str:
@@ -21,12 +21,31 @@ def _flag(name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    pg_port: int = field(default_factory=lambda: int(_env("PG_PORT", "15432")))
-    redis_port: int = field(default_factory=lambda: int(_env("REDIS_PORT", "16379")))
-    kafka_port: int = field(default_factory=lambda: int(_env("KAFKA_PORT", "19092")))
-    registry_port: int = field(default_factory=lambda: int(_env("REGISTRY_PORT", "18081")))
-    connect_port: int = field(default_factory=lambda: int(_env("CONNECT_PORT", "18083")))
-    web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8000")))
+    # Every value is read from the environment when asked for, so a Settings costs nothing to make: the web
+    # asks for one on every request (the JWT keyring), and tests change the environment between calls.
+    @property
+    def pg_port(self) -> int:
+        return int(_env("PG_PORT", "15432"))
+
+    @property
+    def redis_port(self) -> int:
+        return int(_env("REDIS_PORT", "16379"))
+
+    @property
+    def kafka_port(self) -> int:
+        return int(_env("KAFKA_PORT", "19092"))
+
+    @property
+    def registry_port(self) -> int:
+        return int(_env("REGISTRY_PORT", "18081"))
+
+    @property
+    def connect_port(self) -> int:
+        return int(_env("CONNECT_PORT", "18083"))
+
+    @property
+    def web_port(self) -> int:
+        return int(_env("WEB_PORT", "8000"))
 
     @property
     def admin_database_url(self) -> str:

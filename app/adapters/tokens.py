@@ -84,6 +84,11 @@ class Keyring:
     def active_secret(self) -> str:
         return self.keys[self.active_kid]
 
+    @functools.cached_property
+    def fingerprint(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What the verified-token cache keys on besides the token: the same keyring, the same verdicts."""
+        return self.active_kid, tuple(sorted(self.keys.items()))
+
 
 @functools.lru_cache(maxsize=16)  # every request verifies a token; the settings it parses seldom change
 def parse_keyring(jwt_keys: str, active_kid: str, fallback_secret: str) -> Keyring:
@@ -191,7 +196,7 @@ def decode_token(token: str, *, keyring: Keyring | None = None, leeway: float = 
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("malformed", "token is empty or too long")
     ring = keyring or keyring_from_settings()
-    cache_key = (token, ring.active_kid, tuple(sorted(ring.keys.items())))
+    cache_key = (token, ring.fingerprint)
     now = time.monotonic()
     with _verified_lock:
         hit = _verified.get(cache_key)
