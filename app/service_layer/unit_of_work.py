@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
 import psycopg2.extensions
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 
 from app.adapters.prepared import Prepared
 from generated.events import EVENT_MODELS
@@ -76,36 +74,6 @@ _AUDIT_INSERT = """INSERT INTO audit_logs
 _SET_TENANT = Prepared("set_tenant", "SELECT set_config('app.tenant_id', CAST(:t AS text), true)")
 
 
-# The tenant a unit of work's BEGIN is still to carry, kept on its SQLAlchemy connection (None: nothing to add).
-_BEGIN_TENANT = "hashinsight_begin_tenant"
-_TENANT_PARAM = "hashinsight_begin_tenant"
-_BEGIN = f"BEGIN; SELECT set_config('app.tenant_id', %({_TENANT_PARAM})s, true)"
-_listening: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def _ride_begin(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
-                executemany: bool) -> tuple[str, Any]:
-    """Put a unit of work's BEGIN and tenant setting in front of the first statement it sends.
-
-    Decided by the driver's own transaction state, not by a flag: a statement that never reached the server
-    (one the driver refused to send) leaves the connection idle, and the next one carries the BEGIN instead.
-    """
-    tenant = getattr(conn, _BEGIN_TENANT, None)
-    if tenant is None or cursor.connection.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-        return statement, parameters
-    if executemany or not isinstance(parameters, Mapping) or (not parameters and "%" in statement):
-        # Not one the BEGIN can join (its parameters would change how the driver reads a literal %): ahead of it.
-        cursor.execute(_BEGIN, {_TENANT_PARAM: tenant})
-        return statement, parameters
-    return f"{_BEGIN};\n{statement}", {**parameters, _TENANT_PARAM: tenant}
-
-
-def _listen(engine: Engine) -> None:
-    if engine not in _listening:
-        event.listen(engine, "before_cursor_execute", _ride_begin, retval=True)
-        _listening.add(engine)
-
-
 class UnitOfWork:
     def __init__(self, engine: Engine, tenant_id: str) -> None:
         if not tenant_id:
@@ -118,17 +86,15 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         # The unit of work says BEGIN and COMMIT itself, each riding with other statements: BEGIN with the tenant
-        # setting in front of the block's first statement (_ride_begin), COMMIT with the outbox and audit rows.
-        # Left to the driver they are round trips of their own, and on a busy API process every round trip is a
-        # thread waiting for its turn at the interpreter. A block that sends nothing costs no round trip at all.
-        # The driver is in autocommit mode only while this block holds the connection.
-        _listen(self._engine)
+        # setting, COMMIT with the outbox and audit rows. Left to the driver they are round trips of their own
+        # (two of a write's five), and on a busy API process every round trip is a thread waiting for its turn
+        # at the interpreter. The driver is in autocommit mode only while this block holds the connection.
         self.conn = self._engine.connect()
         self._driver = self.conn.connection.dbapi_connection
         try:
             self._driver.autocommit = True
             self._tx = self.conn.begin()  # the pool's bookkeeping; savepoints (begin_nested) hang from it
-            setattr(self.conn, _BEGIN_TENANT, self.tenant_id)
+            self.conn.exec_driver_sql("BEGIN; SELECT set_config('app.tenant_id', %(t)s, true)", {"t": self.tenant_id})
         except BaseException:
             self._release()
             raise
@@ -141,7 +107,6 @@ class UnitOfWork:
 
     def _release(self) -> None:
         """Roll back whatever is still open, and hand the connection back as the pool lent it."""
-        setattr(self.conn, _BEGIN_TENANT, None)
         try:
             if self._driver.closed:
                 self.conn.invalidate()
@@ -167,10 +132,7 @@ class UnitOfWork:
             raise ValueError("a unit of work needs a tenant")
         if self._events or self._audit:
             raise RuntimeError("events or audit rows are pending for the current tenant; commit them first")
-        if self._driver.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-            setattr(self.conn, _BEGIN_TENANT, tenant_id)  # nothing sent yet: the BEGIN will carry this one
-        else:
-            _SET_TENANT(self.conn, {"t": tenant_id})
+        _SET_TENANT(self.conn, {"t": tenant_id})
         self.tenant_id = tenant_id
 
     def emit(self, event: OutboxEvent) -> OutboxEvent:
@@ -222,9 +184,8 @@ class UnitOfWork:
             if i + ROWS_PER_ROUND_TRIP >= len(statements):
                 sql.append("COMMIT")
             self.conn.exec_driver_sql(";\n".join(sql), params)
-        if not statements and self._driver.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-            self.conn.exec_driver_sql("COMMIT")  # (a block that sent nothing has nothing to commit)
-        setattr(self.conn, _BEGIN_TENANT, None)  # what runs after the commit runs as it did before the block
+        if not statements:
+            self.conn.exec_driver_sql("COMMIT")
         self._tx.commit()  # the pool's bookkeeping; the driver, in autocommit mode, sends nothing
         self._events.clear()
         self._audit.clear()
