@@ -30,6 +30,13 @@ from app.config import get_settings
 SOCKET_TIMEOUT_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 0.5
 HEALTH_CHECK_INTERVAL_SECONDS = 30  # re-PING a connection idle this long before reusing it
+# An event loop's callers share one pool of this many connections, and a caller that finds them all in use waits
+# for one (up to ASYNC_POOL_WAIT_SECONDS) instead of failing. redis-py's default pool fails at once past 100
+# connections, and an overloaded web had hundreds of requests awaiting Redis: the rate limiter took that for an
+# outage, failed open and opened its breaker, exactly when the load was highest. The web works on at most
+# MAX_REQUESTS_IN_FLIGHT (64) requests per process, each with one Redis call at a time, so this many is enough.
+ASYNC_POOL_CONNECTIONS = 64
+ASYNC_POOL_WAIT_SECONDS = 5.0
 
 # What "Redis is unavailable" looks like to callers. ResponseErrors (a bug, a wrong type) are not in here.
 REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -58,18 +65,22 @@ def make_redis(
 
 def make_async_redis_like(client: redis.Redis) -> aioredis.Redis:
     """An asyncio client for the server `client` talks to, with the same fail-fast settings (for callers on an
-    event loop; it belongs to the loop it is first used on)."""
+    event loop; it belongs to the loop it is first used on). Waiting for a free pooled connection is queueing in
+    this process, not Redis being down, so it has a bound of its own (ASYNC_POOL_WAIT_SECONDS)."""
     kw = client.connection_pool.connection_kwargs
-    return aioredis.Redis(
+    retry = AsyncRetry(NoBackoff(), 1)
+    pool = aioredis.BlockingConnectionPool(
+        max_connections=ASYNC_POOL_CONNECTIONS, timeout=ASYNC_POOL_WAIT_SECONDS,
         host=kw.get("host", "localhost"), port=kw.get("port", 6379), db=kw.get("db", 0),
         username=kw.get("username"), password=kw.get("password"),
         socket_timeout=kw.get("socket_timeout", SOCKET_TIMEOUT_SECONDS),
         socket_connect_timeout=kw.get("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS),
-        retry=AsyncRetry(NoBackoff(), 1),
+        retry=retry,
         health_check_interval=kw.get("health_check_interval", HEALTH_CHECK_INTERVAL_SECONDS),
         decode_responses=kw.get("decode_responses", True),
         client_name=kw.get("client_name", "hashinsight"),
     )
+    return aioredis.Redis(connection_pool=pool, retry=retry)
 
 
 _async_clients: weakref.WeakKeyDictionary[

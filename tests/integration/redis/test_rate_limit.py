@@ -19,7 +19,7 @@ from app.adapters.rate_limit import (
     RatePlan,
     plan_for,
 )
-from app.adapters.redis_client import make_redis
+from app.adapters.redis_client import ASYNC_POOL_CONNECTIONS, make_redis
 
 T0 = 1_700_000_000.0  # an explicit clock for the deterministic tests
 
@@ -154,3 +154,19 @@ def test_the_event_loop_path_fails_open_when_redis_is_down() -> None:
     assert all(d.allowed and d.mode == FAIL_OPEN for d in decisions)
     assert dead.fail_open_count == 3
     assert time.perf_counter() - started < 2
+
+
+def test_the_event_loop_path_keeps_enforcing_when_more_requests_wait_than_it_has_connections(
+        limiter: RateLimiter) -> None:
+    """An overloaded web process has hundreds of requests awaiting the limiter at once: they queue for the pooled
+    connections; none of them is taken for a Redis outage (which would fail open and open the breaker)."""
+    plan = RatePlan("enterprise", 3000, 500)
+    many = 10 * ASYNC_POOL_CONNECTIONS
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(*[limiter.check_async("t1", f"crowd-{i % 20}", plan) for i in range(many)])
+
+    decisions = asyncio.run(all_at_once())
+    assert len(decisions) == many
+    assert all(d.mode == ENFORCED and d.allowed for d in decisions)
+    assert limiter.fail_open_count == 0
