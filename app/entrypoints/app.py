@@ -36,7 +36,13 @@ from app.entrypoints.http import problems
 from app.entrypoints.http.responses import JSONIFIER
 from app.entrypoints.http.validation import VALIDATOR_MAP
 from app.entrypoints.json_lane import JsonLane
-from app.entrypoints.middleware import MAX_BODY_BYTES, AdmissionMiddleware, RequestContextMiddleware
+from app.entrypoints.middleware import (
+    MAX_BODY_BYTES,
+    MAX_REQUESTS_IN_FLIGHT,
+    AdmissionMiddleware,
+    InFlightLimitMiddleware,
+    RequestContextMiddleware,
+)
 from app.entrypoints.observability import HttpMetricsMiddleware
 from app.entrypoints.web import event_docs
 from app.entrypoints.web.login import browser_login_redirect
@@ -80,6 +86,7 @@ def create_app(
     rate_limiter: RateLimiter | None = None,
     user_directory: UserDirectory | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    max_in_flight: int = MAX_REQUESTS_IN_FLIGHT,
 ) -> connexion.FlaskApp:
     """Build the app. The keyword arguments are for tests; production uses the defaults."""
     if validate_responses is None:
@@ -90,6 +97,7 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes
     )
+    app.add_middleware(InFlightLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, limit=max_in_flight)
     app.add_middleware(
         AdmissionMiddleware,
         position=MiddlewarePosition.BEFORE_VALIDATION,

@@ -59,6 +59,7 @@ TYPE_UNKNOWN_REFERENCE = "urn:hashinsight:problem:unknown-reference"
 TYPE_TENANT_MISMATCH = "urn:hashinsight:problem:tenant-mismatch"
 TYPE_INTERNAL = "urn:hashinsight:problem:internal"
 TYPE_UNAVAILABLE = "urn:hashinsight:problem:dependency-unavailable"
+TYPE_OVERLOADED = "urn:hashinsight:problem:overloaded"
 
 
 def title_of(status: int) -> str:
