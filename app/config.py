@@ -19,33 +19,26 @@ def _flag(name: str, default: bool) -> bool:
     return _env(name, "1" if default else "0").lower() not in ("0", "false", "no", "off")
 
 
+class _Port:
+    """A port setting, read from the environment each time it is asked for."""
+
+    def __init__(self, env: str, default: int) -> None:
+        self.env, self.default = env, str(default)
+
+    def __get__(self, settings: object, owner: type | None = None) -> int:
+        return int(_env(self.env, self.default))
+
+
 @dataclass(frozen=True)
 class Settings:
     # Every value is read from the environment when asked for, so a Settings costs nothing to make: the web
     # asks for one on every request (the JWT keyring), and tests change the environment between calls.
-    @property
-    def pg_port(self) -> int:
-        return int(_env("PG_PORT", "15432"))
-
-    @property
-    def redis_port(self) -> int:
-        return int(_env("REDIS_PORT", "16379"))
-
-    @property
-    def kafka_port(self) -> int:
-        return int(_env("KAFKA_PORT", "19092"))
-
-    @property
-    def registry_port(self) -> int:
-        return int(_env("REGISTRY_PORT", "18081"))
-
-    @property
-    def connect_port(self) -> int:
-        return int(_env("CONNECT_PORT", "18083"))
-
-    @property
-    def web_port(self) -> int:
-        return int(_env("WEB_PORT", "8000"))
+    pg_port = _Port("PG_PORT", 15432)
+    redis_port = _Port("REDIS_PORT", 16379)
+    kafka_port = _Port("KAFKA_PORT", 19092)
+    registry_port = _Port("REGISTRY_PORT", 18081)
+    connect_port = _Port("CONNECT_PORT", 18083)
+    web_port = _Port("WEB_PORT", 8000)
 
     @property
     def admin_database_url(self) -> str:

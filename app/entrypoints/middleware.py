@@ -49,6 +49,7 @@ from app.entrypoints.http.problems import (
     title_of,
 )
 from app.entrypoints.http.request_meta import REQUEST_ID_EXTENSION
+from app.entrypoints.web.login import LOGIN_PATH
 from app.service_layer.users import TenantMismatch, UserDirectory
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # The event loop's Redis pool has at least as many connections (app/adapters/redis_client.py), so a request in
 # progress never waits for one. Health, metrics, the login form and page streams are not counted.
 MAX_REQUESTS_IN_FLIGHT = 64
-UNCOUNTED_PATHS = frozenset({"/api/health", "/metrics", "/analytics/login", "/analytics/stream"})
+UNCOUNTED_PATHS = frozenset({"/api/health", "/metrics", LOGIN_PATH, "/analytics/stream"})
 OVERLOADED_RETRY_AFTER_SECONDS = 1
 
 
