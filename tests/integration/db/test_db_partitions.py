@@ -146,3 +146,28 @@ def test_app_roles_cannot_touch_partitions_directly(api_conn: PgConnection) -> N
     with api_conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute(f"SELECT * FROM {part('miner_telemetry', utc_today())}")
     api_conn.rollback()
+
+
+def forecast_partitions_without_autoanalyze_setting(cur) -> list[str]:
+    cur.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'forecast_daily'::regclass "
+        "AND NOT coalesce('autovacuum_analyze_scale_factor=2' = ANY(c.reloptions), false)"
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def test_forecast_partitions_are_analyzed_by_row_count_not_by_refresh(admin_conn: PgConnection) -> None:
+    # Every refresh rewrites a user's row in 30 partitions in place (0056): at autovacuum's default each of them
+    # was analyzed about once a minute under load, for statistics nobody reads.
+    today = utc_today()
+    far = today + timedelta(days=50)  # beyond the 45 days pg_partman keeps ahead: made by the call below
+    with admin_conn.cursor() as cur:
+        assert forecast_partitions_without_autoanalyze_setting(cur) == []
+        cur.execute("SELECT hashinsight_ensure_partitions(0, 50)")
+        cur.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (part("forecast_daily", far),))
+        assert cur.fetchone()[0] == ["autovacuum_analyze_scale_factor=2"]  # from pg_partman's template
+        assert forecast_partitions_without_autoanalyze_setting(cur) == []
+        cur.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (part("miner_telemetry", far),))
+        assert cur.fetchone()[0] is None  # appended rows: autovacuum's default suits them
+    admin_conn.rollback()
