@@ -30,6 +30,7 @@ def test_the_benchmark_runs_every_part_and_writes_its_report(tmp_path):
     doc = json.loads((tmp_path / "results.json").read_text())
     for part in ("runs", "connector_defaults", "consumer_counts", "fleet_sizes", "reads_and_writes", "replay"):
         assert doc[part], part
+    assert doc["warmup"]["acknowledged"] > 0 and doc["warmup"]["checks"]["exactly_once"], doc["warmup"]
     run = doc["runs"][0]
     assert run["acknowledged"] > 0 and run["timed"] == run["acknowledged"], run
     assert run["checks"]["exactly_once"] and run["checks"]["portfolio_mismatches"] == 0
