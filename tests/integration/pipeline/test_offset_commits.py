@@ -12,8 +12,8 @@ from workers.consumer_loop import ConsumerLoop
 from workers.portfolio_consumer import PortfolioHandler
 
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}  # the broker's minimum session
-WRITES = 3
-GAP_S = 0.3  # between writes: each is a batch of its own (no batch window), well inside the interval below
+WRITES = 4
+GAP_S = 0.4  # between writes: a batch each (no batch window) unless capture stalls, far shorter than the idle
 
 
 class _Watched:
@@ -83,7 +83,7 @@ def _run(fleet, tag: str, interval: float, idle: float) -> tuple[_Watched, Consu
 
 
 def test_commits_are_spaced_while_records_come_and_made_when_idle(fleet):
-    watched, loop = _run(fleet, "spaced", interval=60.0, idle=2.0)  # silence of 2 s: never between the writes
+    watched, loop = _run(fleet, "spaced", interval=60.0, idle=3.0)  # silence of 3 s: never between the writes
     assert loop.stats.batches >= 2, loop.stats  # else nothing was there to space
     (partition, last), = watched.read.items()
     # The first batch commits (no commit yet); the later ones wait for the interval; the idle poll commits them.
@@ -92,6 +92,6 @@ def test_commits_are_spaced_while_records_come_and_made_when_idle(fleet):
 
 
 def test_every_batch_commits_with_no_interval(fleet):
-    watched, loop = _run(fleet, "each", interval=0.0, idle=2.0)
+    watched, loop = _run(fleet, "each", interval=0.0, idle=3.0)
     assert loop.stats.batches >= 2, loop.stats
     assert [b for b, _ in watched.commits][:loop.stats.batches] == list(range(1, loop.stats.batches + 1))
