@@ -52,10 +52,11 @@ class Prepared:
         missing = [p for p in self.params if p not in values]
         if missing:
             raise KeyError(f"{self.name}: missing parameters {missing}")
-        return conn.exec_driver_sql(
-            self._execute,
-            {p: array_literal(v) if isinstance(v, list) else v for p, v in ((p, values[p]) for p in self.params)},
-        )
+        return conn.exec_driver_sql(self._execute, {p: _bound(values[p]) for p in self.params})
+
+
+def _bound(value: Any) -> Any:
+    return array_literal(value) if isinstance(value, list) else value
 
 
 def _quoted(text: str) -> str:
