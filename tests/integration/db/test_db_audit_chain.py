@@ -68,6 +68,14 @@ def test_concurrent_writers_of_one_tenant_keep_the_chain_gapless(test_db):
     assert report.broken is None and report.rows == 40 and report.head_seq == 40
 
 
+def test_the_canonical_form_is_inlined_into_the_plan_that_hashes_it(test_db):
+    """0057: planned once per connection with the trigger's expression, not once per transaction on its own."""
+    with db.connect(test_db.admin, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("EXPLAIN (VERBOSE, COSTS OFF) SELECT hashinsight_audit_canonical(a) FROM audit_logs a")
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "hashinsight_audit_canonical" not in plan and "to_json(action)" in plan, plan
+
+
 def _as_owner(test_db, tenant: str, sql: str) -> None:
     """What the database owner can do: switch the append-only trigger off, rewrite, switch it back on."""
     with db.connect(test_db.admin, autocommit=False) as conn, conn.cursor() as cur:
