@@ -22,7 +22,8 @@ that may be sent right now (at most `burst`), RateLimit-Reset = seconds until th
 Retry-After (429 only) = seconds until the next request is allowed (>= 1).
 
 `check` uses the process's shared blocking client; `check_async`, for the web's admission middleware on the
-event loop, runs the same script on an asyncio client to the same server (one per event loop).
+event loop, runs the same script on the event loop's pipelined connection to the same server
+(app/adapters/redis_pipeline.py).
 
 RATE_LIMIT_ENABLED=0 (settings.rate_limit_enabled) turns the limiter off: every request is allowed and
 Redis is not touched.

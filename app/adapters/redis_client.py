@@ -5,7 +5,8 @@ the rate limiter fails open. That only helps if a dead Redis *fails fast*, so th
 timeouts and a single immediate retry (enough to replace a pooled connection that Redis closed after a
 restart) instead of redis-py's default 5 s timeouts with 3 backed-off retries. A CircuitBreaker lets callers
 skip Redis entirely for a moment after a failure, so a black-holed host costs one timeout per cooldown rather
-than one per request.
+than one per request. Callers on an event loop (the web's limiter and fresh reads) share one pipelined
+connection per loop instead (app/adapters/redis_pipeline.py), with the same timeouts and the same errors.
 
 Responses are decoded to str (decode_responses=True): every value we store is JSON text or a number.
 """
@@ -20,23 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app.adapters.redis_pipeline import PipelinedRedis
 from app.config import get_settings
 
 SOCKET_TIMEOUT_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 0.5
 HEALTH_CHECK_INTERVAL_SECONDS = 30  # re-PING a connection idle this long before reusing it
-# An event loop's callers share one pool of this many connections, and a caller that finds them all in use waits
-# for one (up to ASYNC_POOL_WAIT_SECONDS) instead of failing. redis-py's default pool fails at once past 100
-# connections, and an overloaded web had hundreds of requests awaiting Redis: the rate limiter took that for an
-# outage, failed open and opened its breaker, exactly when the load was highest. The web works on at most
-# MAX_REQUESTS_IN_FLIGHT (64) requests per process, each with one Redis call at a time, so this many is enough.
-ASYNC_POOL_CONNECTIONS = 64
-ASYNC_POOL_WAIT_SECONDS = 5.0
 
 # What "Redis is unavailable" looks like to callers. ResponseErrors (a bug, a wrong type) are not in here.
 REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -63,33 +56,25 @@ def make_redis(
     )
 
 
-def make_async_redis_like(client: redis.Redis) -> aioredis.Redis:
-    """An asyncio client for the server `client` talks to, with the same fail-fast settings (for callers on an
-    event loop; it belongs to the loop it is first used on). Waiting for a free pooled connection is queueing in
-    this process, not Redis being down, so it has a bound of its own (ASYNC_POOL_WAIT_SECONDS)."""
+def make_async_redis_like(client: redis.Redis) -> PipelinedRedis:
+    """An asyncio client for the server `client` talks to, with the same fail-fast timeouts, for callers on an
+    event loop (it belongs to the loop it is first used on): one pipelined connection (redis_pipeline.py)."""
     kw = client.connection_pool.connection_kwargs
-    retry = AsyncRetry(NoBackoff(), 1)
-    pool = aioredis.BlockingConnectionPool(
-        max_connections=ASYNC_POOL_CONNECTIONS, timeout=ASYNC_POOL_WAIT_SECONDS,
+    return PipelinedRedis(
         host=kw.get("host", "localhost"), port=kw.get("port", 6379), db=kw.get("db", 0),
-        username=kw.get("username"), password=kw.get("password"),
-        socket_timeout=kw.get("socket_timeout", SOCKET_TIMEOUT_SECONDS),
-        socket_connect_timeout=kw.get("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS),
-        retry=retry,
-        health_check_interval=kw.get("health_check_interval", HEALTH_CHECK_INTERVAL_SECONDS),
-        decode_responses=kw.get("decode_responses", True),
-        client_name=kw.get("client_name", "hashinsight"),
+        username=kw.get("username"), password=kw.get("password"), client_name=kw.get("client_name", "hashinsight"),
+        socket_timeout=kw.get("socket_timeout") or SOCKET_TIMEOUT_SECONDS,
+        connect_timeout=kw.get("socket_connect_timeout") or CONNECT_TIMEOUT_SECONDS,
     )
-    return aioredis.Redis(connection_pool=pool, retry=retry)
 
 
 _async_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[int, tuple[redis.Redis, aioredis.Redis]]] = weakref.WeakKeyDictionary()
+    asyncio.AbstractEventLoop, dict[int, tuple[redis.Redis, PipelinedRedis]]] = weakref.WeakKeyDictionary()
 
 
-def async_redis_like(client: redis.Redis) -> aioredis.Redis:
+def async_redis_like(client: redis.Redis) -> PipelinedRedis:
     """The asyncio twin of `client` for the running event loop, shared by every caller on that loop (the limiter
-    and the cache's fresh reads use one connection pool, not one each)."""
+    and the cache's fresh reads pipeline on one connection, not one each)."""
     per_loop = _async_clients.setdefault(asyncio.get_running_loop(), {})
     known = per_loop.get(id(client))
     if known is None or known[0] is not client:  # holding the client keeps its id from being reused

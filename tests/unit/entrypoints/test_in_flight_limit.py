@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.adapters.redis_client import ASYNC_POOL_CONNECTIONS
 from app.entrypoints.http.problems import TYPE_OVERLOADED
-from app.entrypoints.middleware import MAX_REQUESTS_IN_FLIGHT, InFlightLimitMiddleware
+from app.entrypoints.middleware import InFlightLimitMiddleware
 
 
 class HeldApp:
@@ -86,7 +85,6 @@ def test_uncounted_paths_pass_when_full_and_a_failed_request_frees_its_place() -
     asyncio.run(scenario())
 
 
-def test_every_request_in_progress_can_hold_a_redis_connection_of_the_event_loop() -> None:
-    assert MAX_REQUESTS_IN_FLIGHT <= ASYNC_POOL_CONNECTIONS
+def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         InFlightLimitMiddleware(HeldApp(), limit=0)
