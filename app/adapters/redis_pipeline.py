@@ -241,14 +241,19 @@ class PipelinedRedis:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         host, port = self._address
+        conn: _Connection | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(_Connection, host, port)
                 replies = [conn.send(pack_command(*cmd), loop) for cmd in self._handshake]
                 answers = [await reply for reply in replies]
-        except (OSError, TimeoutError) as exc:
-            raise redis.exceptions.ConnectionError(
-                f"cannot connect to Redis at {host}:{port}: {type(exc).__name__} {exc}".rstrip()) from None
+        except BaseException as exc:
+            if conn is not None:  # connected, but its setup did not finish: not a connection anyone may use
+                conn.close()
+            if isinstance(exc, (OSError, TimeoutError)):
+                raise redis.exceptions.ConnectionError(
+                    f"cannot connect to Redis at {host}:{port}: {type(exc).__name__} {exc}".rstrip()) from None
+            raise
         for answer in answers:
             if isinstance(answer, redis.exceptions.ResponseError):
                 conn.close()

@@ -63,13 +63,19 @@ def test_a_connection_redis_drops_is_replaced_and_the_call_goes_through(client: 
 
 def test_a_reply_that_does_not_come_drops_the_connection_so_no_later_call_gets_it(client: redis.Redis,
                                                                                   prefix: str) -> None:
-    pipe = _pipe(client, socket_timeout=0.2)
+    name = f"pipe-{uuid.uuid4().hex[:8]}"
+    pipe = _pipe(client, socket_timeout=0.2, client_name=name)
 
     async def scenario() -> tuple[float, Any, Any]:
         started = time.perf_counter()
         with pytest.raises(redis.exceptions.TimeoutError):
             await pipe.execute("BLPOP", prefix + "empty", 2)  # Redis answers only after 2 s
         waited = time.perf_counter() - started
+        # Once Redis has seen the dropped connection go, nothing is left to pop what is pushed next.
+        for _ in range(100):
+            if not await asyncio.to_thread(_connections_named, client, name):
+                break
+            await asyncio.sleep(0.01)
         await asyncio.to_thread(client.rpush, prefix + "empty", "late")
         ping = await pipe.execute("PING")
         left = await pipe.execute("LRANGE", prefix + "empty", 0, -1)
@@ -150,3 +156,17 @@ def test_the_database_of_the_url_is_selected(client: redis.Redis, prefix: str) -
     finally:
         elsewhere.delete(prefix + "db")
         elsewhere.close()
+
+
+def test_a_setup_that_does_not_finish_in_time_leaves_no_connection_behind(client: redis.Redis) -> None:
+    name = f"pipe-{uuid.uuid4().hex[:8]}"
+    pipe = _pipe(client, client_name=name, connect_timeout=0.2)
+
+    async def scenario() -> None:
+        client.execute_command("CLIENT", "PAUSE", 600, "ALL")  # Redis accepts the connection, answers nothing
+        with pytest.raises(redis.exceptions.ConnectionError, match="TimeoutError"):
+            await pipe.execute("PING")
+
+    asyncio.run(scenario())
+    time.sleep(0.7)  # the pause is over: a connection left open would now have its name
+    assert _connections_named(client, name) == 0
