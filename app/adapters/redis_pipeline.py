@@ -174,6 +174,19 @@ class _Connection(asyncio.Protocol):
                 future.set_exception(exc)
 
 
+def _setup_commands(db: int, username: str | None, password: str | None,
+                    client_name: str | None) -> list[tuple[Any, ...]]:
+    """What a new connection sends before any caller's command."""
+    commands: list[tuple[Any, ...]] = []
+    if password:
+        commands.append(("AUTH", username, password) if username else ("AUTH", password))
+    if db:
+        commands.append(("SELECT", db))
+    if client_name:
+        commands.append(("CLIENT", "SETNAME", client_name))
+    return commands
+
+
 class PipelinedRedis:
     """Commands on one connection shared by every caller of the event loop it is used on."""
 
@@ -181,11 +194,7 @@ class PipelinedRedis:
                  password: str | None = None, client_name: str | None = None, socket_timeout: float = 0.5,
                  connect_timeout: float = 0.5) -> None:
         self._address = (host, port)
-        self._handshake = [cmd for cmd in (
-            (("AUTH", username, password) if username else ("AUTH", password)) if password else None,
-            ("SELECT", db) if db else None,
-            ("CLIENT", "SETNAME", client_name) if client_name else None,
-        ) if cmd]
+        self._handshake = _setup_commands(db, username, password, client_name)
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
         self._conn: _Connection | None = None
