@@ -36,4 +36,10 @@ def test_the_benchmark_runs_every_part_and_writes_its_report(tmp_path):
     assert run["checks"]["exactly_once"] and run["checks"]["portfolio_mismatches"] == 0
     assert {"web", "kafka", "connect", "postgres:hashinsight_worker", "load generator"} <= set(run["cpu_ms_per_write"])
     assert doc["replay"]["bypass_inbox"]["applied"] == doc["replay"]["events"]
-    assert (tmp_path / "latency-cdf.png").stat().st_size > 0 and (tmp_path / "stages.png").stat().st_size > 0
+    for plot in ("latency-cdf.png", "stages.png", "timeline.png"):
+        assert (tmp_path / plot).stat().st_size > 0, plot
+    # The run second by second: every write sent is in one second, and the machine's cores are read beside it.
+    assert sum(row["sent"] for row in run["timeline"]) == run["offered"], run["timeline"]
+    assert any(row["cores"].get("web", 0) > 0 for row in run["timeline"]), run["timeline"]
+    assert run["worst_seconds"] and "timeline" not in run["checks"], run["checks"]
+    assert "Worst seconds of each run" in proc.stdout

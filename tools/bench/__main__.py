@@ -10,8 +10,9 @@ Against the running system (make dev), in this order (each part can be skipped):
 6. a replay of 100,000 events, with and without the inbox;
 7. with KAFKA_NODES=3, a run during which a broker is SIGKILLed.
 
-Results go to bench-results/<UTC time>/ (results.json, latency-cdf.png, stages.png, report.txt) and the table
-is printed. `--smoke` is the short form `make test` runs: every part, tiny, no targets judged.
+Results go to bench-results/<UTC time>/ (results.json, latency-cdf.png, stages.png, timeline.png, report.txt)
+and the table is printed, with each run's worst seconds (tools/bench/timeline.py). `--smoke` is the short form
+`make test` runs: every part, tiny, no targets judged.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=120.0, help="seconds of writes first, not in the ladder (0 skips)")
     p.add_argument("--warmup-rate", type=float, default=100.0, help="writes/s of the warm-up")
     p.add_argument("--drain-events", type=int, default=3000, help="backlog size for the consumer-count drains")
+    p.add_argument("--cold-users", action="store_true",
+                   help="the ladder's users make their first request inside their rung, not before its clock "
+                        "starts (tools/bench/openloop.py: sign_in)")
     p.add_argument("--out", type=Path, help="results folder (default bench-results/<UTC time>)")
     p.add_argument("--smoke", action="store_true", help="every part, tiny: the form make test runs")
     args = p.parse_args(argv)
@@ -73,12 +77,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         log(f"bench: warming up at {args.warmup_rate:g} writes/s for {args.warmup:g} s "
             "(connections, caches, the JVMs' compilation; not in the ladder)")
         warmup = await run_rate("warmup", args.warmup_rate, args.warmup, users_for("warmup", args.warmup_rate),
-                                settle=10)
+                                settle=10, cold_users=args.cold_users)
         log("bench:   " + report.rate_table([warmup.summary()]).splitlines()[-1])
     for rate in _list(args.rates):
         log(f"bench: {rate:g} writes/s for {args.duration:g} s")
-        runs.append(await run_rate(f"rate-{rate:g}", rate, args.duration, users_for("ladder", rate)))
-        log("bench:   " + report.rate_table([runs[-1].summary()]).splitlines()[-1])
+        runs.append(await run_rate(f"rate-{rate:g}", rate, args.duration, users_for("ladder", rate),
+                                   cold_users=args.cold_users))
+        summary = runs[-1].summary()
+        log("bench:   " + report.rate_table([summary]).splitlines()[-1])
+        log("bench:   worst second " + (summary["worst_seconds"] or ["-"])[0])
     defaults = await scenarios.connector_defaults(_list(args.defaults_rates), args.duration, log) \
         if args.defaults_rates else []
     document: dict[str, Any] = {
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = document["runs"] + document["connector_defaults"]
     text = "\n\n".join([
         report.rate_table(summaries), report.cpu_table(summaries), "\n".join(report.verdicts(document["runs"])),
+        report.worst_seconds(([document["warmup"]] if document.get("warmup") else []) + summaries),
         _extras(document),
     ])
     (out / "report.txt").write_text(text + "\n")

@@ -91,6 +91,8 @@ class CpuSampler:
         self._first: dict[int, int] = {}
         self._last: dict[int, int] = {}
         self._group: dict[int, str] = {}
+        # (time, CPU seconds each group has used since start) at every sample: the per-second timeline's cores
+        self.series: list[tuple[float, dict[str, float]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -131,12 +133,16 @@ class CpuSampler:
                     self._first[pid] = 0 if start >= self._t0_ticks else cpu
                 self._last[pid] = cpu
                 self._group[pid] = name
+        self.series.append((time.time(), self._used()))
+
+    def _used(self) -> dict[str, float]:
+        seconds: dict[str, float] = defaultdict(float)
+        for pid, group in self._group.items():
+            seconds[group] += (self._last[pid] - self._first[pid]) / TICK
+        return dict(sorted(seconds.items()))
 
     def stop(self) -> CpuReport:
         self._stop.set()
         self._thread.join(5)
         self._sample()
-        seconds: dict[str, float] = defaultdict(float)
-        for pid, group in self._group.items():
-            seconds[group] += (self._last[pid] - self._first[pid]) / TICK
-        return CpuReport(dict(sorted(seconds.items())), time.monotonic() - self._wall0)
+        return CpuReport(self.series[-1][1], time.monotonic() - self._wall0)

@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from confluent_kafka import Consumer, TopicPartition
 from app.adapters.envelope_codec import EnvelopeCodec, EnvelopeError
 from app.config import get_settings
 from tools import db
+from tools.bench import timeline
 from tools.bench.cpu import CpuReport, CpuSampler
 from tools.loadgen import MODELS, HttpPool, LoadUser, Pacer, provision_users
 from tools.verify import CONSUMERS, inbox_marks, portfolio_mismatches
@@ -147,6 +149,7 @@ class RateResult:
     writes: list[Write]
     cpu: CpuReport
     checks: dict[str, Any] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # per second (tools/bench/timeline.py)
 
     @property
     def acked(self) -> list[Write]:
@@ -171,6 +174,8 @@ class RateResult:
         system = {k: v for k, v in cpu_ms.items() if k != "load generator"}
         out["cpu_ms_per_write_total"] = round(sum(system.values()), 3)
         out["cpu_cores_busy"] = round(sum(self.cpu.seconds.values()) / self.cpu.wall_s, 2)
+        out["worst_seconds"] = [timeline.describe(r) for r in timeline.worst_seconds(self.timeline)]
+        out["timeline"] = self.timeline
         return out
 
 
@@ -191,12 +196,41 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": round(values[-1], 1)}
 
 
+SIGN_IN_PASSES = 2  # the web's processes each keep their own caches; a user's requests reach either
+SIGN_IN_CONCURRENCY = 8
+
+
+async def sign_in(pool: HttpPool, users: list[LoadUser]) -> None:
+    """Each user loads its portfolio before the clock starts, as a user opens the page before adding a miner.
+
+    A user's first request to a web process verifies its token and provisions it (a database round trip on a
+    thread): about 1 ms of the web's CPU more than the requests after it. A run's users are new, so without
+    this every one of them would pay it in the run's first seconds at once (400 users in 2 s at 200 writes/s),
+    and that start, not the rate, would set the run's tail. `--cold-users` measures it that way."""
+    async def one_by_one(todo: Iterator[LoadUser]) -> None:
+        for user in todo:  # shared by the concurrent callers: each user is taken once
+            for attempt in range(5):
+                r = await pool.request("GET", "/api/portfolio", user.auth)
+                if r.status == 200:
+                    break
+                if r.status not in (429, 503) or attempt == 4:
+                    raise RuntimeError(f"bench: signing in {user.user_id} answered {r.status}: {r.body[:200]!r}")
+                await asyncio.sleep(0.2)
+
+    for _ in range(SIGN_IN_PASSES):
+        todo = iter(users)
+        await asyncio.gather(*(one_by_one(todo) for _ in range(SIGN_IN_CONCURRENCY)))
+
+
 async def run_rate(label: str, rate: float, duration: float, users: list[LoadUser], *, settle: float = 60.0,
-                   during: Any = None) -> RateResult:
-    """Offer `rate` writes/s for `duration` s over `users`; wait up to `settle` s for every write to show."""
+                   during: Any = None, cold_users: bool = False) -> RateResult:
+    """Offer `rate` writes/s for `duration` s over `users`; wait up to `settle` s for every write to show.
+    The users are signed in first (`sign_in`) unless `cold_users`."""
     settings = get_settings()
     pool = HttpPool("127.0.0.1", settings.web_port, timeout=30)
     reader = HttpPool("127.0.0.1", settings.web_port, timeout=30)
+    if not cold_users:
+        await sign_in(reader, users)
     loop = asyncio.get_running_loop()
     writes: list[Write] = []
     by_user: dict[str, list[Write]] = defaultdict(list)
@@ -239,6 +273,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
     probe = KafkaProbe()
     watcher = PageWatcher(loop, on_portfolio)
     cpu = CpuSampler().start()
+    activity = timeline.PgActivity().start()
     ranks: dict[str, int] = defaultdict(int)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -289,6 +324,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
                 on_portfolio(w.user.user_id)
         await asyncio.sleep(0.2)
     report = cpu.stop()
+    activity.stop()
     await asyncio.sleep(0.5)
     probe.close()
     watcher.close()
@@ -299,8 +335,11 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
             w.t_kafka = probe.stamps.get(w.miner_id)
             w.t_commit = watcher.commits.get(w.miner_id)
             w.t_intel = watcher.intel.get(w.miner_id)
-    result = RateResult(label, rate, round(elapsed, 1), writes, report)
+    result = RateResult(label, rate, round(elapsed, 1), writes, report,
+                        timeline=timeline.build(writes, cpu.series, activity.samples))
     result.checks = await asyncio.to_thread(exactly_once, result)
+    if activity.error:
+        result.checks["timeline"] = f"no PostgreSQL activity: {activity.error}"
     return result
 
 

@@ -1,4 +1,4 @@
-"""The benchmark's results: a printed table, results.json and two plots (PNG)."""
+"""The benchmark's results: a printed table, results.json and three plots (PNG)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,14 @@ def verdicts(summaries: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def worst_seconds(summaries: list[dict[str, Any]]) -> str:
+    """Each run's worst seconds (tools/bench/timeline.py): when its writes fared worst, and beside what."""
+    lines = ["Worst seconds of each run (writes sent in that second)"]
+    for s in summaries:
+        lines += [f"{s['label']:<16} {line}" for line in s.get("worst_seconds", [])]
+    return "\n".join(lines)
+
+
 def plots(results: list[RateResult], out: Path) -> list[Path]:
     import matplotlib
 
@@ -117,7 +125,43 @@ def plots(results: list[RateResult], out: Path) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     made.append(path)
+    made.append(timeline_plot(plt, [r for r in results if r.timeline], out / "timeline.png"))
     return made
+
+
+def timeline_plot(plt: Any, results: list[RateResult], path: Path) -> Path:
+    """Per run, two panels sharing the time axis: the writes' P95 and refusals per second; the cores per group."""
+    rows = max(1, len(results))
+    fig, axes = plt.subplots(2 * rows, 1, figsize=(10, 3.2 * rows * 2), squeeze=False)
+    for k, r in enumerate(results):
+        top, bottom = axes[2 * k][0], axes[2 * k + 1][0]
+        t = [row["t"] for row in r.timeline]
+        for stage in ("total", "api"):
+            top.plot(t, [row[f"{stage}_p95_ms"] for row in r.timeline], label=f"{stage} P95 (ms)")
+        top.set_yscale("log")
+        top.axhline(1000, color="grey", linestyle=":", linewidth=1)
+        refused = top.twinx()
+        refused.bar(t, [row["refused"] for row in r.timeline], color="red", alpha=0.4)
+        refused.set_ylim(0, max(1, *(row["refused"] for row in r.timeline)))
+        refused.set_ylabel("refused writes (bars)")
+        top.set_title(f"{r.label}: writes sent each second")
+        top.legend(loc="upper left")
+        groups = sorted({g for row in r.timeline for g in row["cores"]},
+                        key=lambda g: -sum(row["cores"].get(g, 0) for row in r.timeline))
+        shown, rest = groups[:7], groups[7:]
+        series = [[row["cores"].get(g, 0) for row in r.timeline] for g in shown]
+        series.append([sum(row["cores"].get(g, 0) for g in rest) for row in r.timeline])
+        bottom.stackplot(t, series, labels=[*shown, "the rest"])
+        for row in r.timeline:
+            if row["autovacuum"]:
+                bottom.axvspan(row["t"] - 0.5, row["t"] + 0.5, color="black", alpha=0.08)
+        bottom.set_ylabel("cores (shaded: autovacuum)")
+        bottom.set_xlabel("seconds from the run's first write")
+        bottom.legend(loc="upper left", fontsize="x-small", ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def write_json(document: dict[str, Any], out: Path) -> Path:
