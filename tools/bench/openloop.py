@@ -204,17 +204,23 @@ async def sign_in(pool: HttpPool, users: list[LoadUser]) -> None:
     """Each user loads its portfolio before the clock starts, as a user opens the page before adding a miner.
 
     A user's first request to a web process verifies its token and provisions it (a database round trip on a
-    thread): about 1 ms of the web's CPU more than the requests after it. A run's users are new, so without
-    this every one of them would pay it in the run's first seconds at once (400 users in 2 s at 200 writes/s),
-    and that start, not the rate, would set the run's tail. `--cold-users` measures it that way."""
+    thread): 1-2 ms of the web's CPU more than the requests after it. A run's users are new, so without this
+    every one of them would pay it in the run's first seconds at once (400 users in 2 s at 200 writes/s), and on
+    a slow or busy machine that start, more than the rate, could set the run's tail. `--cold-users` measures it
+    that way. An overloaded or restarting web is asked again (5 tries); any other answer stops the benchmark."""
     async def one_by_one(todo: Iterator[LoadUser]) -> None:
         for user in todo:  # shared by the concurrent callers: each user is taken once
             for attempt in range(5):
-                r = await pool.request("GET", "/api/portfolio", user.auth)
-                if r.status == 200:
-                    break
-                if r.status not in (429, 503) or attempt == 4:
-                    raise RuntimeError(f"bench: signing in {user.user_id} answered {r.status}: {r.body[:200]!r}")
+                try:
+                    r = await pool.request("GET", "/api/portfolio", user.auth)
+                except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+                    status, detail = -1, f"{type(exc).__name__}: {exc}"
+                else:
+                    if r.status == 200:
+                        break
+                    status, detail = r.status, repr(r.body[:200])
+                if status not in (-1, 429, 503) or attempt == 4:
+                    raise RuntimeError(f"bench: signing in {user.user_id} failed ({status}): {detail}")
                 await asyncio.sleep(0.2)
 
     for _ in range(SIGN_IN_PASSES):
