@@ -31,6 +31,7 @@ from typing import Any
 
 import jwt
 
+from app.adapters import cache_lifetime
 from app.config import Settings, get_settings
 
 ALGORITHM = "HS256"
@@ -184,7 +185,9 @@ def _claim(payload: Mapping[str, Any], name: str, max_length: int) -> str:
 
 # Tokens already verified, so a client's every request does not pay the HMAC and claim checks again: token and
 # keyring -> (Principal, monotonic time the entry stops being used). An entry lives at most VERIFIED_FOR_SECONDS
-# and never past the token's own exp, so a key removed from the keyring stops working within that time.
+# and never past the token's own exp, so a key removed from the keyring stops working within that time. Each
+# entry lives a random 75-100 % of it (app/adapters/cache_lifetime.py): tokens first seen together are not all
+# verified again together.
 VERIFIED_FOR_SECONDS = 60.0
 VERIFIED_MAX_ENTRIES = 10_000
 _verified: OrderedDict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[Principal, float]] = OrderedDict()
@@ -204,7 +207,7 @@ def decode_token(token: str, *, keyring: Keyring | None = None, leeway: float = 
             _verified.move_to_end(cache_key)
             return hit[0]
     principal, exp = _verify(token, ring, leeway)
-    until = now + min(VERIFIED_FOR_SECONDS, max(0.0, exp - time.time()))
+    until = now + min(cache_lifetime.lifetime(VERIFIED_FOR_SECONDS), max(0.0, exp - time.time()))
     with _verified_lock:
         _verified[cache_key] = (principal, until)
         _verified.move_to_end(cache_key)

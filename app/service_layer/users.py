@@ -15,13 +15,14 @@ with `ON CONFLICT (id)` two processes provisioning the same new user at once cou
 `id` and the later one fail on the other index.
 
 Both answers are cached in-process: a provisioned pair is remembered for the life of the process (one DB
-round trip per user per process), the plan for PLAN_TTL_SECONDS. A plan change (PUT /api/subscription)
-reaches every web process within a second: the process that served it drops its cached plan at once, and
-every process listens on Redis for the change (app/adapters/plan_events.py, published by the API and by the
-portfolio consumer on crm.subscription_changed) and drops it too; the TTL is only the fallback for a
-listener that was disconnected. The plan lookup rides along with the provisioning statement on first use,
-so a new user costs one round trip, not two. Caches are bounded so a flood of distinct tokens cannot grow
-memory without limit.
+round trip per user per process), the plan for at most PLAN_TTL_SECONDS (each entry a random 75-100 % of it,
+app/adapters/cache_lifetime.py, so plans cached together are not read again together). A plan change
+(PUT /api/subscription) reaches every web process within a second: the process that served it drops its
+cached plan at once, and every process listens on Redis for the change (app/adapters/plan_events.py,
+published by the API and by the portfolio consumer on crm.subscription_changed) and drops it too; the TTL is
+only the fallback for a listener that was disconnected. The plan lookup rides along with the provisioning
+statement on first use, so a new user costs one round trip, not two. Caches are bounded so a flood of
+distinct tokens cannot grow memory without limit.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
-from app.adapters import plan_events
+from app.adapters import cache_lifetime, plan_events
 from app.adapters.db import api_engine
 from app.adapters.rate_limit import RatePlan, plan_for
 from app.adapters.tokens import Principal
@@ -136,7 +137,7 @@ class UserDirectory:
                 self._provisioned.clear()
             self._provisioned.add(key)
             if changes == self._changes:  # else a change arrived while we read: this plan may predate it
-                self._plans[key] = (now + self.plan_ttl, plan)
+                self._plans[key] = (now + cache_lifetime.lifetime(self.plan_ttl), plan)
         return plan
 
     def cached_plan(self, principal: Principal) -> RatePlan | None:
