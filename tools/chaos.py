@@ -44,7 +44,7 @@ from app.adapters.dead_letters import DLQ_TOPIC, DeadLetterQueue
 from app.adapters.tokens import encode_token
 from app.config import get_settings
 from tools import db
-from tools.loadgen import MODELS, HttpPool, LoadUser, new_key, provision_users
+from tools.loadgen import MODELS, NO_ANSWER, HttpPool, LoadUser, new_key, provision_users
 from tools.verify import CONSUMERS, inbox_marks, portfolio_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ class Writers:
             write.attempts += 1
             try:
                 r = await self.pool.request(method, path, headers, body)
-            except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            except (*NO_ANSWER, ValueError) as exc:
                 write.codes[type(exc).__name__] += 1
                 wait = 0.5
             else:
@@ -215,7 +215,7 @@ class HealthWatch:
         try:
             r = await self.pool.request("GET", "/api/health", self.headers)
             doc = r.json()
-        except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+        except (*NO_ANSWER, ValueError):
             self.last = None
             return False
         self.last = doc

@@ -68,6 +68,11 @@ class Response:
         return json.loads(self.body)
 
 
+# What HttpPool.request raises when no answer comes (refused, dropped, cut short, timed out).
+NO_ANSWER: tuple[type[BaseException], ...] = (OSError, ConnectionError, asyncio.TimeoutError,
+                                              asyncio.IncompleteReadError)
+
+
 class HttpPool:
     """Keep-alive connections to one host, reused across requests; a broken one is replaced on the next use."""
 

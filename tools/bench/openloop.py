@@ -38,7 +38,7 @@ from app.config import get_settings
 from tools import db
 from tools.bench import timeline
 from tools.bench.cpu import CpuReport, CpuSampler
-from tools.loadgen import MODELS, HttpPool, LoadUser, Pacer, provision_users
+from tools.loadgen import MODELS, NO_ANSWER, HttpPool, LoadUser, Pacer, provision_users
 from tools.verify import CONSUMERS, inbox_marks, portfolio_mismatches
 
 MAX_IN_FLIGHT = 4000
@@ -213,7 +213,7 @@ async def sign_in(pool: HttpPool, users: list[LoadUser]) -> None:
             for attempt in range(5):
                 try:
                     r = await pool.request("GET", "/api/portfolio", user.auth)
-                except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+                except NO_ANSWER as exc:
                     status, detail = -1, f"{type(exc).__name__}: {exc}"
                 else:
                     if r.status == 200:
@@ -251,7 +251,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
                 pending_check.discard(user_id)
                 try:
                     r = await reader.request("GET", "/api/portfolio", user.auth)
-                except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                except NO_ANSWER:
                     continue  # an overloaded web: ask again; the write stays "not visible" until a GET shows it
                 now = time.time()
                 total = r.json()["miners_total"] if r.status == 200 else -1
@@ -291,7 +291,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
         try:
             r = await pool.request("POST", "/api/miners", user.auth,
                                    {"model_id": MODELS[i % len(MODELS)], "label": f"{label} {i}"})
-        except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+        except NO_ANSWER as exc:
             w.status = -1
             w.miner_id = type(exc).__name__
             return
