@@ -38,6 +38,7 @@ from app.config import get_settings
 from tools import db
 from tools.bench import timeline
 from tools.bench.cpu import CpuReport, CpuSampler
+from tools.bench.speed import SpeedSampler
 from tools.loadgen import MODELS, NO_ANSWER, HttpPool, LoadUser, Pacer, provision_users
 from tools.verify import CONSUMERS, inbox_marks, portfolio_mismatches
 
@@ -149,6 +150,7 @@ class RateResult:
     writes: list[Write]
     cpu: CpuReport
     checks: dict[str, Any] = field(default_factory=dict)
+    speed_probe_ms: float | None = None  # tools/bench/speed.py: the median round during the run
     timeline: list[dict[str, Any]] = field(default_factory=list)  # per second (tools/bench/timeline.py)
 
     @property
@@ -174,6 +176,7 @@ class RateResult:
         system = {k: v for k, v in cpu_ms.items() if k != "load generator"}
         out["cpu_ms_per_write_total"] = round(sum(system.values()), 3)
         out["cpu_cores_busy"] = round(sum(self.cpu.seconds.values()) / self.cpu.wall_s, 2)
+        out["speed_probe_ms"] = self.speed_probe_ms
         out["worst_seconds"] = [timeline.describe(r) for r in timeline.worst_seconds(self.timeline)]
         out["timeline"] = self.timeline
         return out
@@ -279,6 +282,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
     probe = KafkaProbe()
     watcher = PageWatcher(loop, on_portfolio)
     cpu = CpuSampler().start()
+    speed = SpeedSampler()  # how fast the machine is during this run, to compare its CPU with another's
     activity = timeline.PgActivity().start()
     ranks: dict[str, int] = defaultdict(int)
     tasks: set[asyncio.Task[None]] = set()
@@ -330,6 +334,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
                 on_portfolio(w.user.user_id)
         await asyncio.sleep(0.2)
     report = cpu.stop()
+    speed_ms = speed.stop()
     activity.stop()
     await asyncio.sleep(0.5)
     probe.close()
@@ -341,7 +346,7 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
             w.t_kafka = probe.stamps.get(w.miner_id)
             w.t_commit = watcher.commits.get(w.miner_id)
             w.t_intel = watcher.intel.get(w.miner_id)
-    result = RateResult(label, rate, round(elapsed, 1), writes, report,
+    result = RateResult(label, rate, round(elapsed, 1), writes, report, speed_probe_ms=speed_ms,
                         timeline=timeline.build(writes, cpu.series, activity.samples))
     result.checks = await asyncio.to_thread(exactly_once, result)
     if activity.error:
