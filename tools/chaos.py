@@ -194,7 +194,7 @@ class Writers:
                 if r.status < 500 and r.status != 429:
                     write.refused = r.status
                     return None
-                wait = float(r.headers.get("retry-after", "1"))
+                wait = r.retry_after()
             if time.monotonic() + wait > deadline:
                 return None
             await asyncio.sleep(wait)

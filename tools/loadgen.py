@@ -67,6 +67,13 @@ class Response:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def retry_after(self, default: float = 1.0) -> float:
+        """The seconds a refusal (429, 503) asks the client to wait: its Retry-After, else `default`."""
+        try:
+            return min(max(float(self.headers.get("retry-after", default)), 0.0), 60.0)
+        except ValueError:  # an HTTP date: the API sends seconds, so this is someone else's answer
+            return default
+
 
 # What HttpPool.request raises when no answer comes (refused, dropped, cut short, timed out).
 NO_ANSWER: tuple[type[BaseException], ...] = (OSError, ConnectionError, asyncio.TimeoutError,
