@@ -43,6 +43,6 @@ def test_the_benchmark_runs_every_part_and_writes_its_report(tmp_path):
     assert any(row["cores"].get("web", 0) > 0 for row in run["timeline"]), run["timeline"]
     assert run["worst_seconds"] and "timeline" not in run["checks"], run["checks"]
     assert "Worst seconds of each run" in proc.stdout
-    # Each run says how fast the machine was when it started, so CPU figures of different hours can be compared.
+    # Each run says how fast the machine was while it ran, so CPU figures of different hours can be told apart.
     assert all(s["speed_probe_ms"] > 0 for s in doc["runs"] + doc["connector_defaults"] + [doc["warmup"]]), doc["runs"]
     assert "speed probe" in proc.stdout

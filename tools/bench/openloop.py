@@ -257,8 +257,8 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
                 except NO_ANSWER:
                     continue  # an overloaded web: ask again; the write stays "not visible" until a GET shows it
                 if r.status in (429, 503):
-                    # Refused: ask again after the web's Retry-After, as a client should. Asking again every 10 ms,
-                    # the checks of an overloaded web's users took its CPU to be refused, from the writes.
+                    # Refused: ask again after the web's Retry-After, as a client should. Asked again every 10 ms,
+                    # an overloaded web spent CPU refusing page checks that its writes needed.
                     await asyncio.sleep(r.retry_after())
                     continue
                 now = time.time()

@@ -1,7 +1,7 @@
 """How fast this machine's cores are at the moment: a fixed piece of Python, timed in CPU seconds.
 
 The machine is shared, and its speed moves within a day by more than a round's gains: the same code at 100
-writes/s has cost from under 10 to over 13 ms of CPU per write in one day, every process slower alike. A CPU
+writes/s has cost from 9.6 to 14.5 ms of CPU per write in one day, every process slower with it. A CPU
 figure is comparable with another only at the same speed, so each run times this probe while it goes on and
 reports the median round beside its CPU per write (`speed_probe_ms`; lower is faster). The probe runs in a
 process of its own (`SpeedSampler`), a round every two seconds: the load generator's event loop does not wait for
