@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from app.domain.freshness import DEFAULT_THRESHOLD_MS
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
@@ -132,6 +134,12 @@ class Settings:
     def worker_lock_timeout_ms(self) -> int:
         """How long a worker waits for a lock (rows, advisory user locks); past it the batch is retried."""
         return int(_env("WORKER_LOCK_TIMEOUT_MS", "10000"))
+
+    @property
+    def shed_writes_lag_ms(self) -> int:
+        """The freshness guard (app/domain/freshness.py): past this much pipeline lag the API refuses a growing
+        share of writes (all of them at twice it) with a 503; 0 turns it off."""
+        return int(_env("SHED_WRITES_LAG_MS", str(DEFAULT_THRESHOLD_MS)))
 
     @property
     def rate_limit_enabled(self) -> bool:

@@ -50,6 +50,7 @@ from app.adapters import inbox, metrics, tracing
 from app.adapters.db import worker_engine
 from app.adapters.dead_letters import DeadLetter, DeadLetterQueue, dead_letter_for, truncated
 from app.adapters.envelope_codec import Envelope, EnvelopeCodec, EnvelopeError
+from app.adapters.pipeline_lag import LagPublisher
 from app.adapters.prepared import Prepared
 from app.adapters.redis_client import get_redis
 from app.adapters.redis_lock import LockSet
@@ -78,6 +79,8 @@ class Handler(Protocol):
     topics: Sequence[str]
     # The one handler that marks the outbox rows of every event it reads as processed (see 0007).
     marks_outbox: bool
+    # Optional `reports_lag = True`: the live worker publishes its pipeline lag for the web's freshness guard
+    # (workers/telemetry.py); the page's consumer does.
 
     def accepts(self, kind: str) -> bool: ...
 
@@ -624,5 +627,7 @@ def main(handler: Handler) -> None:
         "statistics.interval.ms": 5000,
         "stats_cb": lambda stats: metrics.record_kafka_stats(handler.name, stats),
     })
+    if getattr(handler, "reports_lag", False):  # the live worker only: a replay's lag is history, not load
+        loop.telemetry.lag = LagPublisher(loop.redis)
     loop.install_signal_handlers()
     loop.run()

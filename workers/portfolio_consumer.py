@@ -29,6 +29,7 @@ class PortfolioHandler:
     topics = ("events.miner", "events.treasury", "events.ops", "events.crm", "events.market")
     marks_outbox = True
     batch_window_ms = 0  # on the commit-to-page path: a batch takes what has arrived and goes
+    reports_lag = True  # its lag is the page's: the web's freshness guard reads it (app/domain/freshness.py)
 
     def __init__(self) -> None:
         self.fanout = FanOut("portfolio", lambda uow, users: recalc_portfolios(uow, users))

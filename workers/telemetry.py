@@ -11,6 +11,9 @@ offset. Events of one user that the batch applied together (coalesced into one r
 other's traces. Replays and redrives read the same headers, so their spans join the original traces too
 (`hashinsight.mode` = replay for tools/replay.py).
 
+Pipeline lag. The page's worker (its handler says `reports_lag`) gives each committed batch's lag to a
+LagPublisher (app/adapters/pipeline_lag.py), which the web's freshness guard reads.
+
 Commit time. `committed_at()` is the unix time taken right after the batch's database commit; a handler's
 after_commit publishes it with its page notification (docs/pipeline.md).
 """
@@ -22,11 +25,13 @@ from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.adapters import metrics, tracing
 from app.adapters.envelope_codec import Envelope
+from app.adapters.pipeline_lag import LagPublisher
+from app.domain.freshness import batch_lag_ms
 
 _committed_at: ContextVar[float | None] = ContextVar("hashinsight_committed_at", default=None)
 
@@ -51,6 +56,7 @@ class LoopTelemetry:
         self.consumer = consumer
         self.mode = mode
         self._batch_started_ns = time.time_ns()
+        self.lag: LagPublisher | None = None
 
     # -- the loop's call sites --------------------------------------------------------------------------------
 
@@ -80,6 +86,9 @@ class LoopTelemetry:
             metrics.CONSUMER_RECORDS.labels(self.consumer, "applied").inc(applied)
         if len(events) > applied:
             metrics.CONSUMER_RECORDS.labels(self.consumer, "duplicate").inc(len(events) - applied)
+        if self.lag is not None:
+            self.lag.observe(batch_lag_ms(((e.envelope.created_at.timestamp(), _appended_at(e.msg))
+                                           for e in events if e.fresh), now))
         end_ns = int(now * 1e9)
         for e in events:
             together = by_user.get(e.envelope.user_id, []) if e.fresh else []
@@ -128,3 +137,9 @@ class LoopTelemetry:
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error[:500]))
         span.end(end_time=end_ns)
+
+
+def _appended_at(msg: Message) -> float | None:
+    """Unix seconds of the record's Kafka timestamp, None when it has none."""
+    kind, ms = msg.timestamp()
+    return ms / 1000 if kind != TIMESTAMP_NOT_AVAILABLE and ms > 0 else None

@@ -53,6 +53,10 @@ HTTP_LATENCY = Histogram(
     "hashinsight_http_request_duration_seconds", "Time to answer an HTTP request, per contract operation.",
     ["operation"], buckets=LATENCY_BUCKETS,
 )
+WRITES_SHED = Counter(
+    "hashinsight_writes_shed", "Writes refused (503) because the bus was behind (app/domain/freshness.py).",
+    ["operation"],
+)
 SSE_STREAMS = Gauge(
     "hashinsight_page_streams_open", "Server-sent event streams (GET /analytics/stream) open now.",
     multiprocess_mode="livesum",

@@ -12,6 +12,7 @@ What it sets up (see app/entrypoints/middleware.py for the order of the layers):
   production because validating every body against the schema costs time on every response, and the
   tests plus schemathesis already prove conformance);
 - problem+json for every error (problems.install), request ids, JIT provisioning and rate limits;
+- writes refused while the bus is behind (freshness_guard.py);
 - request metrics per operation and a trace span per request (observability.py; GET /metrics serves them);
 - the JSON operations served without Flask, on the same thread pool (json_lane.py).
 
@@ -32,6 +33,7 @@ from app.adapters.rate_limit import RateLimitDecision, RateLimiter, get_rate_lim
 from app.entrypoints import access_log, observability
 from app.entrypoints.access_log import AccessLog
 from app.entrypoints.fresh_reads import FreshReadMiddleware
+from app.entrypoints.freshness_guard import FreshnessGuardMiddleware
 from app.entrypoints.http import problems
 from app.entrypoints.http.responses import JSONIFIER
 from app.entrypoints.http.validation import VALIDATOR_MAP
@@ -98,6 +100,8 @@ def create_app(
         RequestContextMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes
     )
     app.add_middleware(InFlightLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, limit=max_in_flight)
+    # Before admission: a write refused because the bus is behind spends no rate-limit token.
+    app.add_middleware(FreshnessGuardMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(
         AdmissionMiddleware,
         position=MiddlewarePosition.BEFORE_VALIDATION,

@@ -6,10 +6,13 @@ Order (outermost first; Connexion's own in brackets):
     RequestContextMiddleware     request id / trace id / source ip for everything, X-Request-ID on every
                                  response, request bodies over MAX_BODY_BYTES -> 413, chunked bodies
                                  buffered (bounded) so Connexion sees a Content-Length
-    InFlightLimitMiddleware      more than MAX_REQUESTS_IN_FLIGHT requests in progress in this process -> 503
-                                 with Retry-After, before any work is spent on the request
+    InFlightLimitMiddleware      more than MAX_REQUESTS_IN_FLIGHT requests, or MAX_WRITES_IN_FLIGHT writes, in
+                                 progress in this process -> 503 with Retry-After, before any work is spent on
+                                 the request
     [ExceptionMiddleware]        every exception below becomes application/problem+json (problems.py)
     [SwaggerUI, Routing, Security]  token and scopes checked -> 401/403
+    FreshnessGuardMiddleware     authenticated writes while the bus is behind -> 503 with Retry-After
+                                 (app/entrypoints/freshness_guard.py)
     AdmissionMiddleware          authenticated requests only: JIT-provision the user, look up the plan,
                                  rate limit -> 429; RateLimit-* headers on the response
     PageStreamMiddleware         GET /analytics/stream, answered here (app/entrypoints/web/stream.py)
@@ -63,6 +66,12 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # The event loop's Redis pool has at least as many connections (app/adapters/redis_client.py), so a request in
 # progress never waits for one. Health, metrics, the login form and page streams are not counted.
 MAX_REQUESTS_IN_FLIGHT = 64
+# Of those, writes. A write costs the web about three times a cached read and the rest of the machine several
+# times more again (the bus, the consumers); the reads are what shows the page. When the machine cannot keep up,
+# writes are refused first and the page goes on answering promptly: without this bound an overloaded web let
+# writes fill its places, and a page read could wait (or be refused) for tens of seconds.
+MAX_WRITES_IN_FLIGHT = 32
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNCOUNTED_PATHS = frozenset({"/api/health", "/metrics", LOGIN_PATH, "/analytics/stream"})
 OVERLOADED_RETRY_AFTER_SECONDS = 1
 
@@ -73,9 +82,9 @@ class BodyTooLarge(ApiProblem):
 
 
 class Overloaded(ApiProblem):
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, what: str = "requests") -> None:
         super().__init__(
-            503, f"The server is working on its limit of {limit} requests; retry in "
+            503, f"The server is working on its limit of {limit} {what}; retry in "
                  f"{OVERLOADED_RETRY_AFTER_SECONDS} s (a write retried with the same Idempotency-Key is applied "
                  "at most once)",
             type=TYPE_OVERLOADED, headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_SECONDS)},
@@ -83,32 +92,40 @@ class Overloaded(ApiProblem):
 
 
 class InFlightLimitMiddleware:
-    """At most `limit` requests in progress in this process (see MAX_REQUESTS_IN_FLIGHT); one past it is answered
-    503 problem+json with Retry-After before anything reads its body, its token or the database."""
+    """At most `limit` requests in progress in this process, and of them at most `write_limit` writes (see
+    MAX_REQUESTS_IN_FLIGHT and MAX_WRITES_IN_FLIGHT); one past either is answered 503 problem+json with
+    Retry-After before anything reads its body, its token or the database."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_REQUESTS_IN_FLIGHT,
+    def __init__(self, app: ASGIApp, limit: int = MAX_REQUESTS_IN_FLIGHT, write_limit: int = MAX_WRITES_IN_FLIGHT,
                  uncounted: frozenset[str] = UNCOUNTED_PATHS) -> None:
-        if limit < 1:
-            raise ValueError("the in-flight limit must be at least 1")
+        if limit < 1 or write_limit < 1:
+            raise ValueError("the in-flight limits must be at least 1")
         self.app = app
         self.limit = limit
+        self.write_limit = min(write_limit, limit)
         self.uncounted = uncounted
         self.in_flight = 0  # one event loop per process: no lock needed
+        self.writes_in_flight = 0
         self.shed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.uncounted:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        write = scope["method"] not in READ_METHODS
+        if self.in_flight >= self.limit or (write and self.writes_in_flight >= self.write_limit):
             self.shed += 1
-            await _send_problem(send, Overloaded(self.limit), scope)
+            limit, what = (self.write_limit, "writes") if write and self.in_flight < self.limit \
+                else (self.limit, "requests")
+            await _send_problem(send, Overloaded(limit, what), scope)
             return
         self.in_flight += 1
+        self.writes_in_flight += write
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+            self.writes_in_flight -= write
 
 
 class RequestContextMiddleware:

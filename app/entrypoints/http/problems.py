@@ -60,6 +60,7 @@ TYPE_TENANT_MISMATCH = "urn:hashinsight:problem:tenant-mismatch"
 TYPE_INTERNAL = "urn:hashinsight:problem:internal"
 TYPE_UNAVAILABLE = "urn:hashinsight:problem:dependency-unavailable"
 TYPE_OVERLOADED = "urn:hashinsight:problem:overloaded"
+TYPE_PIPELINE_BEHIND = "urn:hashinsight:problem:pipeline-behind"
 
 
 def title_of(status: int) -> str:

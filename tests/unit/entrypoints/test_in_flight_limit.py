@@ -28,7 +28,7 @@ class HeldApp:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def _request(app: Any, path: str = "/api/miners") -> list[dict]:
+async def _request(app: Any, path: str = "/api/miners", method: str = "POST") -> list[dict]:
     sent: list[dict] = []
 
     async def receive() -> dict:
@@ -37,7 +37,7 @@ async def _request(app: Any, path: str = "/api/miners") -> list[dict]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    await app({"type": "http", "path": path, "method": "POST", "headers": []}, receive, send)
+    await app({"type": "http", "path": path, "method": method, "headers": []}, receive, send)
     return sent
 
 
@@ -63,6 +63,26 @@ def test_past_the_limit_a_request_is_refused_at_once_with_a_problem_and_retry_af
         assert [_status(s) for s in await asyncio.gather(*first)] == [200, 200]
         assert app.in_flight == 0
         assert _status(await _request(app)) == 200  # room again
+
+    asyncio.run(scenario())
+
+
+def test_writes_have_fewer_places_than_reads_so_an_overloaded_web_refuses_writes_first() -> None:
+    async def scenario() -> None:
+        held = HeldApp()
+        app = InFlightLimitMiddleware(held, limit=3, write_limit=1)
+        write = asyncio.create_task(_request(app))
+        await asyncio.sleep(0)
+        refused = await asyncio.wait_for(_request(app, method="PATCH"), 1)
+        assert _status(refused) == 503 and "limit of 1 writes" in json.loads(refused[1]["body"])["detail"]
+        reads = [asyncio.create_task(_request(app, "/api/portfolio", "GET")) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert held.started == 3 and app.in_flight == 3 and app.writes_in_flight == 1
+        full = await asyncio.wait_for(_request(app, "/api/portfolio", "GET"), 1)
+        assert "limit of 3 requests" in json.loads(full[1]["body"])["detail"]
+        held.release.set()
+        assert [_status(s) for s in await asyncio.gather(write, *reads)] == [200, 200, 200]
+        assert app.in_flight == 0 and app.writes_in_flight == 0 and app.shed == 2
 
     asyncio.run(scenario())
 
