@@ -39,7 +39,7 @@ from tools import db
 from tools.bench import timeline
 from tools.bench.cpu import CpuReport, CpuSampler
 from tools.bench.speed import SpeedSampler
-from tools.loadgen import MODELS, NO_ANSWER, HttpPool, LoadUser, Pacer, provision_users
+from tools.loadgen import MODELS, NO_ANSWER, HttpPool, LoadUser, Pacer, Response, provision_users
 from tools.verify import CONSUMERS, inbox_marks, portfolio_mismatches
 
 MAX_IN_FLIGHT = 4000
@@ -52,6 +52,7 @@ class Write:
     t_send: float
     t_ack: float | None = None
     status: int | None = None
+    refusal: str | None = None  # a refused write's problem type, its last part (overloaded, pipeline-behind)
     miner_id: str | None = None
     rank: int = 0  # the user's n-th acknowledged miner of this run
     t_kafka: float | None = None
@@ -164,6 +165,7 @@ class RateResult:
             "offered": len(self.writes), "acknowledged": len(self.acked),
             "acknowledged_per_s": round(len(self.acked) / self.duration_s, 1),
             "errors": _count(w.status for w in self.writes if w.status != 201),
+            "refused_as": _count(w.refusal for w in self.writes if w.refusal),
             "timed": len(samples), "stages_ms": {}, "checks": self.checks,
         }
         for stage in STAGES:
@@ -180,6 +182,15 @@ class RateResult:
         out["worst_seconds"] = [timeline.describe(r) for r in timeline.worst_seconds(self.timeline)]
         out["timeline"] = self.timeline
         return out
+
+
+def problem_kind(r: Response) -> str:
+    """Which guard refused a write: the last part of its problem type, `http-<status>` when it names none."""
+    try:
+        kind = r.json().get("type") or ""
+    except (ValueError, AttributeError):
+        kind = ""
+    return kind.rsplit(":", 1)[-1] if kind.startswith("urn:") else f"http-{r.status}"
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -306,6 +317,8 @@ async def run_rate(label: str, rate: float, duration: float, users: list[LoadUse
             return
         w.t_ack = time.time()
         w.status = r.status
+        if r.status in (429, 503):
+            w.refusal = problem_kind(r)
         if r.status == 201:
             ranks[user.user_id] += 1
             w.rank = ranks[user.user_id]

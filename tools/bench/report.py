@@ -71,6 +71,8 @@ def verdicts(summaries: list[dict[str, Any]]) -> list[str]:
         if s["errors"]:
             answers = ", ".join(f"{'no answer' if k == '-1' else k}: {n}" for k, n in sorted(s["errors"].items()))
             line += f"; acknowledged {s['acknowledged_per_s']:g}/s of {s['rate']:g} ({answers})"
+            if s.get("refused_as"):
+                line += " refused as " + ", ".join(f"{k}: {n}" for k, n in sorted(s["refused_as"].items()))
         line += f"; hard floor P95 <= 3 s {'met' if ok_floor else 'NOT met'}"
         line += f"; CPU {s['cpu_ms_per_write_total']:.1f} ms/write (target <= {CPU_TARGET_MS:g}: " \
                 f"{'met' if s['cpu_ms_per_write_total'] <= CPU_TARGET_MS else 'NOT met'}; " \

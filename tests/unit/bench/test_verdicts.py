@@ -24,6 +24,9 @@ def test_a_rate_held_only_by_refusing_writes_does_not_meet_its_target_and_says_w
     (line,) = verdicts([_summary(200, 190.3, {"503": 193, "-1": 2}, 800, 900)])
     assert "(target P95 <= 1000: NOT met)" in line
     assert "acknowledged 190.3/s of 200 (no answer: 2, 503: 193)" in line
+    (line,) = verdicts([_summary(200, 190.3, {"503": 193}, 800, 900)
+                        | {"refused_as": {"overloaded": 150, "pipeline-behind": 43}}])
+    assert "(503: 193) refused as overloaded: 150, pipeline-behind: 43" in line
 
 
 def test_the_cpu_verdict_names_the_machine_speed_it_was_measured_at() -> None:
