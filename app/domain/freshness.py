@@ -1,8 +1,8 @@
 """When the bus is behind, writes wait: the freshness guard's policy.
 
-The product's promise is that a write shows on the page within seconds. When more writes arrive than the machine
-can carry through the bus, the pipeline falls behind and every write accepted after that waits longer than the
-one before: on two cores at 200 writes/s in a slow hour, 40 s. The guard keeps the promise for what it accepts:
+The product's promise is that a write shows on the page within seconds. When more writes arrive than the bus can
+carry (the consumers, the connector or PostgreSQL short of CPU or slowed), it falls behind, and every write
+accepted after that waits longer than the one before. The guard keeps the promise for what it accepts:
 the page's consumer reports how far behind it is (its pipeline lag: commit to consumer commit), and the API
 refuses a share of the writes, with a 503 and Retry-After, that grows from none at `threshold_ms` of lag to all
 at twice that. A refused write costs a fraction of a millisecond; an accepted one about ten, spent downstream.
