@@ -76,19 +76,21 @@ class LoopTelemetry:
         _committed_at.set(now)
         events = list(events)
         by_user: dict[str, list[Applied]] = {}
+        stamps: list[tuple[float, float | None]] = []  # (committed, appended to Kafka) of each new event
         for e in events:
             if e.fresh:
                 by_user.setdefault(e.envelope.user_id, []).append(e)
-                latency = max(0.0, now - e.envelope.created_at.timestamp())
-                metrics.COMMIT_TO_APPLIED.labels(self.consumer).observe(latency)
+                committed = e.envelope.created_at.timestamp()
+                metrics.COMMIT_TO_APPLIED.labels(self.consumer).observe(max(0.0, now - committed))
+                if self.lag is not None:
+                    stamps.append((committed, _appended_at(e.msg)))
         applied = sum(1 for e in events if e.fresh)
         if applied:
             metrics.CONSUMER_RECORDS.labels(self.consumer, "applied").inc(applied)
         if len(events) > applied:
             metrics.CONSUMER_RECORDS.labels(self.consumer, "duplicate").inc(len(events) - applied)
         if self.lag is not None:
-            self.lag.observe(batch_lag_ms(((e.envelope.created_at.timestamp(), _appended_at(e.msg))
-                                           for e in events if e.fresh), now))
+            self.lag.observe(batch_lag_ms(stamps, now))
         end_ns = int(now * 1e9)
         for e in events:
             together = by_user.get(e.envelope.user_id, []) if e.fresh else []

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.adapters.cache import analytics_key, forecast_key, get_cache, portfolio_key
 from app.adapters.tokens import Principal
-from app.entrypoints.http.principal import principal_from_token_info
+from app.entrypoints.http.principal import principal_from_token_info, scope_token_info
 from app.entrypoints.http.responses import JSON, JSONIFIER
 from app.entrypoints.web import page, views
 from app.entrypoints.web.login import COOKIE_NAME
@@ -95,7 +95,7 @@ class FreshReadMiddleware:
     async def _answer(scope: Scope) -> _Answer | None:
         extensions = scope.get("extensions") or {}
         reader = READERS.get((extensions.get("connexion_routing") or {}).get("operation_id", ""))
-        token_info = (extensions.get("connexion_context") or {}).get("token_info")
-        if reader is None or scope.get("query_string") or not isinstance(token_info, dict) or not token_info:
+        token_info = scope_token_info(scope)
+        if reader is None or scope.get("query_string") or token_info is None:
             return None
         return await reader(principal_from_token_info(token_info), scope)

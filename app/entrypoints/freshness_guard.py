@@ -18,6 +18,7 @@ from app.adapters import metrics
 from app.adapters.pipeline_lag import LagReader
 from app.config import get_settings
 from app.domain.freshness import retry_after_s, shed_share
+from app.entrypoints.http.principal import scope_token_info
 from app.entrypoints.http.problems import TYPE_PIPELINE_BEHIND, ApiProblem
 from app.entrypoints.middleware import READ_METHODS
 
@@ -41,13 +42,12 @@ class FreshnessGuardMiddleware:
         self._chance = chance
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.threshold_ms > 0 and scope["type"] == "http" and scope["method"] not in READ_METHODS:
-            extensions = scope.get("extensions") or {}
-            if (extensions.get("connexion_context") or {}).get("token_info"):
-                lag = self.reader.lag_ms()
-                share = shed_share(lag, self.threshold_ms)
-                if share and lag is not None and self._chance() < share:
-                    operation = (extensions.get("connexion_routing") or {}).get("operation_id") or "-"
-                    metrics.WRITES_SHED.labels(operation).inc()
-                    raise PipelineBehind(lag)
+        if (self.threshold_ms > 0 and scope["type"] == "http" and scope["method"] not in READ_METHODS
+                and scope_token_info(scope) is not None):
+            lag = self.reader.lag_ms()
+            share = shed_share(lag, self.threshold_ms)
+            if share and lag is not None and self._chance() < share:
+                routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
+                metrics.WRITES_SHED.labels(routing.get("operation_id") or "-").inc()
+                raise PipelineBehind(lag)
         await self.app(scope, receive, send)

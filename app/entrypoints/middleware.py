@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.adapters.rate_limit import RateLimitDecision, RateLimiter
 from app.entrypoints.http import context
-from app.entrypoints.http.principal import principal_from_token_info
+from app.entrypoints.http.principal import principal_from_token_info, scope_token_info
 from app.entrypoints.http.problems import (
     TYPE_BODY_TOO_LARGE,
     TYPE_OVERLOADED,
@@ -253,10 +253,10 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token_info = scope.get("extensions", {}).get("connexion_context", {}).get("token_info")
-        if not isinstance(token_info, dict) or not token_info:
-            # Public operation, or one whose token is optional and absent (`security: [{...}, {}]`, Connexion
-            # then records {}): nothing to provision or limit.
+        token_info = scope_token_info(scope)
+        if token_info is None:
+            # Public operation, or one whose token is optional and absent (`security: [{...}, {}]`): nothing to
+            # provision or limit.
             await self.app(scope, receive, send)
             return
         principal = principal_from_token_info(token_info)

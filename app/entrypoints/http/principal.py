@@ -7,6 +7,7 @@ scopes], "jti": ...}.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from app.adapters.tokens import Principal
@@ -20,6 +21,13 @@ def token_info_of(principal: Principal) -> dict[str, Any]:
         "scope": sorted(principal.scopes),
         "jti": principal.token_id,
     }
+
+
+def scope_token_info(scope: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The token_info Connexion's security layer put on an ASGI request scope; None for a public operation, or
+    one whose optional token was absent (Connexion then records {})."""
+    info = ((scope.get("extensions") or {}).get("connexion_context") or {}).get("token_info")
+    return info if isinstance(info, dict) and info else None
 
 
 def principal_from_token_info(token_info: dict[str, Any]) -> Principal:
