@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from connexion.context import _operation
+from connexion.context import _operation, _receive, _scope
 from connexion.decorators import StarletteDecorator
 from connexion.jsonifier import Jsonifier
 from opentelemetry import propagate, trace
@@ -39,11 +39,31 @@ JSON_MODULES = frozenset(f"app.entrypoints.http.{name}" for name in (
 
 
 class _PoolDecorator(StarletteDecorator):
-    """Connexion's ASGI decorator, running sync handlers on the given pool with the request's context."""
+    """Connexion's ASGI decorator, running sync handlers on the given pool with the request's context.
+
+    One per operation, and decorated once: Connexion's own rebuilds the parameter and response decorators
+    (reading the handler's signature again) and the URI parser on every request, and hands the request the
+    context's proxies of the scope and receive channel; here the request gets the scope and channel themselves.
+    Both decorators and the parser hold only what the operation defines, so sharing them across requests is
+    what Connexion would compute each time.
+    """
 
     def __init__(self, executor: Executor, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._executor = executor
+
+    def __call__(self, function: Callable) -> Callable:
+        decorated = self.decorate(function)
+        parsers: list[Any] = []  # the operation's URI parser, made on its first request (it reads the operation)
+
+        @functools.wraps(function)
+        async def wrapper(*_args: Any, **_kwargs: Any) -> Any:
+            if not parsers:
+                parsers.append(self.uri_parser)
+            request = self.framework.get_request(uri_parser=parsers[0], scope=_scope.get(), receive=_receive.get())
+            return await decorated(request)
+
+        return wrapper
 
     @property
     def _sync_async_decorator(self) -> Callable[[Callable], Callable]:
