@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from app.entrypoints.http.context import meta_from_scope
+from app.entrypoints.http.request_meta import new_id
 from app.entrypoints.http.validation import field_path
 
 
@@ -32,6 +33,14 @@ def test_bad_or_missing_ids_are_replaced() -> None:
     assert len(meta.trace_id) == 32 and meta.trace_id != "0" * 32
     assert meta.source_ip is None and meta.idempotency_key is None
     assert len(meta_from_scope(_scope((b"traceparent", b"garbage"))).trace_id) == 32
+
+
+def test_new_ids_are_32_hex_digits_and_do_not_repeat(monkeypatch) -> None:
+    ids = {new_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == 32 and int(i, 16) > 0 for i in ids)
+    monkeypatch.setattr("random.getrandbits", lambda bits: 0)  # the one draw a trace id may not be
+    assert new_id() == "0" * 31 + "1"
 
 
 def test_field_paths_read_like_the_contract() -> None:
