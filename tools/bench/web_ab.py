@@ -1,6 +1,6 @@
 """Two versions of the web side by side under one load: what a change costs the web per request.
 
-    python -m tools.bench.web_ab BASE [NEW] [--rate 50] [--seconds 20] [--rounds 5]
+    HASHINSIGHT_ENV=development python -m tools.bench.web_ab BASE [NEW] [--rate 50] [--seconds 20] [--rounds 5]
 
 BASE and NEW are git revisions; NEW defaults to the working tree. Each revision other than the working tree is
 checked out in a throwaway worktree (removed afterwards). Each is served by one uvicorn worker of its own, on its
@@ -12,7 +12,8 @@ ratios.
 
 Why side by side: this machine's speed moves by half within an hour, so two runs one after the other differ by
 more than most changes are worth. Two servers measured over the same seconds see the same machine: an A/A run
-(BASE against itself) gave ratios of 0.986 to 0.994.
+(a revision against itself, five rounds) gave ratios of 0.979 to 0.998, median 0.993, so a ratio resolves a
+change worth a couple of per cent and more.
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ def start(side: Side, log_dir: Path) -> None:
         cwd=side.directory, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_ready(side: Side, timeout_s: float = 90) -> None:
+def wait_ready(side: Side, log_dir: Path, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if side.process is not None and side.process.poll() is not None:
-            raise RuntimeError(f"the web of {side.revision} exited with {side.process.returncode}")
+            tail = (log_dir / f"web-{side.port}.log").read_text(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError(f"the web of {side.revision} exited with {side.process.returncode}:\n"
+                               + "\n".join(tail))
         try:
             if httpx.get(f"http://127.0.0.1:{side.port}/api/health", timeout=5).status_code == 200:
                 return
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for side in sides:
                 start(side, log_dir)
             for side in sides:
-                wait_ready(side)
+                wait_ready(side, log_dir)
             users = provision_users(f"web-ab-{uuid.uuid4().hex[:6]}", 10, 20)
             print(f"web-ab: {args.rounds} rounds of {args.seconds:g} s at {args.rate:g} pairs/s to each server "
                   f"(logs in {log_dir})", flush=True)
