@@ -53,14 +53,13 @@ class _PoolDecorator(StarletteDecorator):
         self._executor = executor
 
     def __call__(self, function: Callable) -> Callable:
-        decorated = self.decorate(function)
-        parsers: list[Any] = []  # the operation's URI parser, made on its first request (it reads the operation)
+        # Decorated on the operation's first request (JsonLane._handler), inside its context: the URI parser is
+        # that operation's.
+        decorated, parser = self.decorate(function), self.uri_parser
 
         @functools.wraps(function)
         async def wrapper(*_args: Any, **_kwargs: Any) -> Any:
-            if not parsers:
-                parsers.append(self.uri_parser)
-            request = self.framework.get_request(uri_parser=parsers[0], scope=_scope.get(), receive=_receive.get())
+            request = self.framework.get_request(uri_parser=parser, scope=_scope.get(), receive=_receive.get())
             return await decorated(request)
 
         return wrapper

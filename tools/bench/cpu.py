@@ -32,6 +32,18 @@ def _stat(pid: int) -> tuple[int, int, float] | None:
     return int(fields[1]), int(fields[11]) + int(fields[12]), float(fields[19])
 
 
+def process_table() -> tuple[dict[int, tuple[int, int, float]], dict[int, list[int]]]:
+    """Every process's (ppid, CPU ticks, start ticks), and each process's children, read from /proc now."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            stats[int(entry)] = st
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, (ppid, _cpu, _start) in stats.items():
+        children[ppid].append(pid)
+    return stats, children
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -109,15 +121,7 @@ class CpuSampler:
             self._sample()
 
     def _sample(self) -> None:
-        stats = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                st = _stat(int(entry))
-                if st is not None:
-                    stats[int(entry)] = st
-        children: dict[int, list[int]] = defaultdict(list)
-        for pid, (ppid, _cpu, _start) in stats.items():
-            children[ppid].append(pid)
+        stats, children = process_table()
         for root, group in self._roots.items():
             todo = [root]
             while todo:

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from app.config import get_settings
-from tools.bench.cpu import TICK, _stat
+from tools.bench.cpu import TICK, process_table
 from tools.loadgen import MODELS, HttpPool, LoadUser, Pacer, provision_users
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,13 +57,7 @@ class Side:
 
 def tree_cpu_s(root: int) -> float:
     """CPU seconds used so far by a process and all its descendants."""
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (st := _stat(int(entry))) is not None:
-            stats[int(entry)] = st
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _cpu, _start) in stats.items():
-        children.setdefault(ppid, []).append(pid)
+    stats, children = process_table()
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
