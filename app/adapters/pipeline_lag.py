@@ -6,8 +6,10 @@ than when the key expires), and at most every EVERY_S. A worker that stops, or a
 no stale figure behind: the key expires and the web refuses nothing (app/domain/freshness.py).
 
 Each web process reads the key at most every EVERY_S, on its event loop, without making a request wait: a
-request uses the figure in hand and a read that is due goes on in the background. Redis unreachable reads as no
-lag known: the guard fails open, as the rate limiter does.
+request uses the figure in hand and a read that is due goes on in the background. A figure read longer ago than
+the key lives is dropped when the next read starts (after a quiet spell the key has expired since, and the write
+that finds it must not be refused for a lag long gone). Redis unreachable reads as no lag known: the guard fails
+open, as the rate limiter does.
 """
 
 from __future__ import annotations
@@ -58,10 +60,11 @@ class LagPublisher:
 
 class LagReader:
     def __init__(self, client: redis.Redis | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 every_s: float = EVERY_S) -> None:
+                 every_s: float = EVERY_S, ttl_ms: int = TTL_MS) -> None:
         self._client = client
         self._clock = clock
         self._every = every_s
+        self._ttl_s = ttl_ms / 1000
         self._read_at = float("-inf")
         self._lag_ms: float | None = None
         self._reading: asyncio.Task[None] | None = None
@@ -73,8 +76,11 @@ class LagReader:
         reading = self._reading
         if reading is not None and reading.get_loop() is not loop:  # a read begun on a loop since closed
             reading = None
-        if reading is None and self._clock() - self._read_at >= self._every:
-            self._read_at = self._clock()
+        now = self._clock()
+        if reading is None and now - self._read_at >= self._every:
+            if now - self._read_at > self._ttl_s:
+                self._lag_ms = None
+            self._read_at = now
             self._reading = loop.create_task(self._read())
         return self._lag_ms
 
