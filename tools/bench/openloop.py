@@ -212,6 +212,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 SIGN_IN_PASSES = 2  # the web's processes each keep their own caches; a user's requests reach either
 SIGN_IN_CONCURRENCY = 8
+SIGN_IN_TRIES = 5
 
 
 async def sign_in(pool: HttpPool, users: list[LoadUser]) -> None:
@@ -221,10 +222,12 @@ async def sign_in(pool: HttpPool, users: list[LoadUser]) -> None:
     thread): 1-2 ms of the web's CPU more than the requests after it. A run's users are new, so without this
     every one of them would pay it in the run's first seconds at once (400 users in 2 s at 200 writes/s), and on
     a slow or busy machine that start, more than the rate, could set the run's tail. `--cold-users` measures it
-    that way. An overloaded or restarting web is asked again (5 tries); any other answer stops the benchmark."""
+    that way. An overloaded or restarting web is asked again (5 tries, after its Retry-After or, without one,
+    0.2, 0.4, 0.8 and 1.6 s); any other answer stops the benchmark."""
     async def one_by_one(todo: Iterator[LoadUser]) -> None:
         for user in todo:  # shared by the concurrent callers: each user is taken once
-            for attempt in range(5):
+            for attempt in range(SIGN_IN_TRIES):
+                wait = 0.2 * 2 ** attempt
                 try:
                     r = await pool.request("GET", "/api/portfolio", user.auth)
                 except NO_ANSWER as exc:
@@ -233,9 +236,11 @@ async def sign_in(pool: HttpPool, users: list[LoadUser]) -> None:
                     if r.status == 200:
                         break
                     status, detail = r.status, repr(r.body[:200])
-                if status not in (-1, 429, 503) or attempt == 4:
-                    raise RuntimeError(f"bench: signing in {user.user_id} failed ({status}): {detail}")
-                await asyncio.sleep(0.2)
+                    wait = r.retry_after(default=wait)
+                if status not in (-1, 429, 503) or attempt == SIGN_IN_TRIES - 1:
+                    raise RuntimeError(f"bench: signing in {user.user_id} failed ({status}) after {attempt + 1} "
+                                       f"tries: {detail}")
+                await asyncio.sleep(wait)
 
     for _ in range(SIGN_IN_PASSES):
         todo = iter(users)
