@@ -6,18 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import redis
 
 from app.adapters.pipeline_lag import EVERY_S, KEY, TTL_MS, LagReader
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _settles_to(reader: LagReader, want: float | None) -> float | None:
@@ -28,16 +21,16 @@ async def _settles_to(reader: LagReader, want: float | None) -> float | None:
     return got
 
 
-def test_the_figure_in_hand_is_answered_at_once_and_read_again_in_the_background(client: redis.Redis) -> None:
+def test_the_figure_in_hand_is_answered_at_once_and_read_again_in_the_background(client: redis.Redis,
+                                                                                clock: Any) -> None:
     async def scenario() -> None:
-        clock = Clock()
         reader = LagReader(client, clock=clock)
         client.set(KEY, "300", px=10_000)
         assert reader.lag_ms() is None  # nothing in hand yet; the first read has started
         assert await _settles_to(reader, 300.0) == 300.0
 
         client.delete(KEY)
-        clock.now += EVERY_S  # a read is due, and the figure in hand is younger than the key lives
+        clock.advance(EVERY_S)  # a read is due, and the figure in hand is younger than the key lives
         assert reader.lag_ms() == 300.0  # the request does not wait for Redis
         assert await _settles_to(reader, None) is None
 
@@ -47,20 +40,19 @@ def test_the_figure_in_hand_is_answered_at_once_and_read_again_in_the_background
         client.delete(KEY)
 
 
-def test_a_figure_older_than_the_key_lives_is_dropped_after_a_quiet_spell(client: redis.Redis) -> None:
+def test_a_figure_older_than_the_key_lives_is_dropped_after_a_quiet_spell(client: redis.Redis, clock: Any) -> None:
     async def scenario() -> None:
-        clock = Clock()
         reader = LagReader(client, clock=clock)
         client.set(KEY, "300", px=10_000)
         reader.lag_ms()
         assert await _settles_to(reader, 300.0) == 300.0
 
         client.delete(KEY)  # the worker caught up, and no request came for a while
-        clock.now += TTL_MS / 1000 + 0.1
+        clock.advance(TTL_MS / 1000 + 0.1)
         assert reader.lag_ms() is None  # not the 300 read before the key could have expired
         assert await _settles_to(reader, None) is None
         client.set(KEY, "450", px=10_000)  # behind again: the next due read says so
-        clock.now += EVERY_S
+        clock.advance(EVERY_S)
         reader.lag_ms()
         assert await _settles_to(reader, 450.0) == 450.0
 
